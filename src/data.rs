@@ -1,0 +1,393 @@
+//! The data distribution: which features are active, their importances.
+//!
+//! Conventions (`shared/reference/model.md`): feature i has density p_i (probability of being
+//! non-zero; sparsity S_i = 1 − p_i) and importance I_i ≥ 0. Active values are i.i.d. U[0,1].
+//! Every distribution here is a distribution over *active sets*; [`Data::active_sets`] exposes
+//! it in the form the exact integrals use.
+
+use std::fmt;
+
+use rand::{Rng, RngExt};
+
+use crate::error::{ensure_finite, Error, Result};
+
+/// Which features are active together.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    /// Features independent, feature i active with its density p_i (the paper's data).
+    Independent,
+    /// Exactly one feature active; feature i with probability `probabilities[i]`
+    /// (default 1/n): Chen et al.'s high-sparsity limit.
+    OneHot { probabilities: Option<Vec<f64>> },
+    /// An explicit list of active sets (feature indices) with their probabilities.
+    ActiveSets(Vec<(Vec<usize>, f64)>),
+}
+
+impl fmt::Display for Distribution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Distribution::Independent => write!(f, "independent"),
+            Distribution::OneHot { .. } => write!(f, "one-hot"),
+            Distribution::ActiveSets(sets) => write!(f, "active-sets({})", sets.len()),
+        }
+    }
+}
+
+/// A per-feature quantity given as one value, one value per feature, or a geometric decay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerFeature {
+    /// The same value for every feature.
+    Constant(f64),
+    /// One value per feature.
+    List(Vec<f64>),
+    /// `r^i` for feature i = 0, 1, …, n−1 (e.g. importance `decay:0.9`).
+    Decay(f64),
+}
+
+impl PerFeature {
+    /// The values for n features; `what` names the quantity in messages.
+    pub fn resolve(&self, what: &str, n: usize) -> Result<Vec<f64>> {
+        let v = match self {
+            PerFeature::Constant(x) => vec![*x; n],
+            PerFeature::List(v) => {
+                if v.len() != n {
+                    return Err(Error::invalid(format!(
+                        "{what} has {} entries but the model has {n} features",
+                        v.len()
+                    )));
+                }
+                v.clone()
+            }
+            PerFeature::Decay(r) => {
+                ensure_finite(what, &[*r])?;
+                (0..n).map(|i| r.powi(i as i32)).collect()
+            }
+        };
+        ensure_finite(what, &v)?;
+        Ok(v)
+    }
+
+    /// Parses `0.5`, `1,0.5,0.25` or `decay:0.9`.
+    pub fn parse(what: &str, s: &str) -> Result<Self> {
+        let s = s.trim();
+        let num = |t: &str| -> Result<f64> {
+            t.trim()
+                .parse::<f64>()
+                .map_err(|_| Error::invalid(format!("{what}: '{t}' is not a number")))
+        };
+        if let Some(r) = s.strip_prefix("decay:") {
+            return Ok(PerFeature::Decay(num(r)?));
+        }
+        if s.contains(',') {
+            return Ok(PerFeature::List(
+                s.split(',').map(num).collect::<Result<Vec<_>>>()?,
+            ));
+        }
+        Ok(PerFeature::Constant(num(s)?))
+    }
+}
+
+/// The active-set distribution in the form the exact integrals consume.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActiveSetFamily {
+    /// Every subset A of `coords` is possible, with probability
+    /// Π_{j∈A} p_j · Π_{j∈coords∖A} (1 − p_j); features outside `coords` are never active.
+    Product { coords: Vec<usize>, density: Vec<f64> },
+    /// An explicit list of (sorted active set, probability); probabilities sum to 1.
+    List(Vec<(Vec<usize>, f64)>),
+}
+
+/// The data distribution and importances for n features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data {
+    n: usize,
+    density: Vec<f64>,
+    density_given: bool,
+    importance: Vec<f64>,
+    distribution: Distribution,
+}
+
+impl Data {
+    /// Density 1, importance 1, independent features.
+    pub fn new(n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::invalid("the model has no features"));
+        }
+        Ok(Data {
+            n,
+            density: vec![1.0; n],
+            density_given: false,
+            importance: vec![1.0; n],
+            distribution: Distribution::Independent,
+        })
+    }
+
+    /// Sets the density p_i (probability that feature i is non-zero), each in [0, 1].
+    pub fn with_density(mut self, density: &PerFeature) -> Result<Self> {
+        let d = density.resolve("density", self.n)?;
+        if let Some((i, x)) = d.iter().enumerate().find(|(_, x)| !(0.0..=1.0).contains(*x)) {
+            return Err(Error::invalid(format!(
+                "density of feature {i} is {x}, outside [0, 1]"
+            )));
+        }
+        self.density = d;
+        self.density_given = true;
+        self.check_density_applies()?;
+        Ok(self)
+    }
+
+    /// Sets the sparsity S_i = 1 − p_i, each in [0, 1].
+    pub fn with_sparsity(self, sparsity: &PerFeature) -> Result<Self> {
+        let s = sparsity.resolve("sparsity", self.n)?;
+        if let Some((i, x)) = s.iter().enumerate().find(|(_, x)| !(0.0..=1.0).contains(*x)) {
+            return Err(Error::invalid(format!(
+                "sparsity of feature {i} is {x}, outside [0, 1]"
+            )));
+        }
+        self.with_density(&PerFeature::List(s.iter().map(|s| 1.0 - s).collect()))
+    }
+
+    /// Sets the importances I_i ≥ 0.
+    pub fn with_importance(mut self, importance: &PerFeature) -> Result<Self> {
+        let v = importance.resolve("importance", self.n)?;
+        if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
+            return Err(Error::invalid(format!(
+                "importance of feature {i} is {x}; importances must be ≥ 0"
+            )));
+        }
+        self.importance = v;
+        Ok(self)
+    }
+
+    /// Sets the distribution, validating one-hot probabilities and active-set lists.
+    pub fn with_distribution(mut self, distribution: Distribution) -> Result<Self> {
+        let n = self.n;
+        let distribution = match distribution {
+            Distribution::Independent => Distribution::Independent,
+            Distribution::OneHot { probabilities } => {
+                if let Some(q) = &probabilities {
+                    if q.len() != n {
+                        return Err(Error::invalid(format!(
+                            "one-hot probabilities have {} entries but the model has {n} features",
+                            q.len()
+                        )));
+                    }
+                    check_probabilities("one-hot probabilities", q)?;
+                }
+                Distribution::OneHot { probabilities }
+            }
+            Distribution::ActiveSets(sets) => {
+                if sets.is_empty() {
+                    return Err(Error::invalid("the list of active sets is empty"));
+                }
+                let mut clean = Vec::with_capacity(sets.len());
+                for (k, (set, p)) in sets.into_iter().enumerate() {
+                    let mut s = set.clone();
+                    s.sort_unstable();
+                    if let Some(&j) = s.iter().find(|&&j| j >= n) {
+                        return Err(Error::invalid(format!(
+                            "active set {k} names feature {j}, but features are 0..{}",
+                            n - 1
+                        )));
+                    }
+                    if s.windows(2).any(|w| w[0] == w[1]) {
+                        return Err(Error::invalid(format!(
+                            "active set {k} lists a feature twice"
+                        )));
+                    }
+                    clean.push((s, p));
+                }
+                let probs: Vec<f64> = clean.iter().map(|(_, p)| *p).collect();
+                check_probabilities("active-set probabilities", &probs)?;
+                Distribution::ActiveSets(clean)
+            }
+        };
+        self.distribution = distribution;
+        self.check_density_applies()?;
+        Ok(self)
+    }
+
+    fn check_density_applies(&self) -> Result<()> {
+        if self.density_given && self.distribution != Distribution::Independent {
+            return Err(Error::invalid(format!(
+                "density/sparsity applies to independent data only; {} data fix which features are active",
+                self.distribution
+            )));
+        }
+        Ok(())
+    }
+
+    /// Number of features.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Densities p_i (for independent data; see [`Data::marginal_density`] for any data).
+    pub fn density(&self) -> &[f64] {
+        &self.density
+    }
+
+    /// Importances I_i.
+    pub fn importance(&self) -> &[f64] {
+        &self.importance
+    }
+
+    /// The distribution.
+    pub fn distribution(&self) -> &Distribution {
+        &self.distribution
+    }
+
+    /// P(feature i is active) under the distribution.
+    pub fn marginal_density(&self) -> Vec<f64> {
+        match &self.distribution {
+            Distribution::Independent => self.density.clone(),
+            Distribution::OneHot { probabilities } => match probabilities {
+                Some(q) => q.clone(),
+                None => vec![1.0 / self.n as f64; self.n],
+            },
+            Distribution::ActiveSets(sets) => {
+                let mut d = vec![0.0; self.n];
+                for (s, p) in sets {
+                    for &j in s {
+                        d[j] += p;
+                    }
+                }
+                d
+            }
+        }
+    }
+
+    /// The active-set distribution for the integrals. Zero-probability sets and features
+    /// that are never active are left out (they contribute nothing).
+    pub fn active_sets(&self) -> ActiveSetFamily {
+        match &self.distribution {
+            Distribution::Independent => {
+                let coords: Vec<usize> = (0..self.n).filter(|&j| self.density[j] > 0.0).collect();
+                let density = coords.iter().map(|&j| self.density[j]).collect();
+                ActiveSetFamily::Product { coords, density }
+            }
+            Distribution::OneHot { .. } => ActiveSetFamily::List(
+                self.marginal_density()
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, q)| *q > 0.0)
+                    .map(|(j, q)| (vec![j], q))
+                    .collect(),
+            ),
+            Distribution::ActiveSets(sets) => {
+                ActiveSetFamily::List(sets.iter().filter(|(_, p)| *p > 0.0).cloned().collect())
+            }
+        }
+    }
+
+    /// Draws one input vector into `x` (length n): active features ~ U[0,1], others 0.
+    pub fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, x: &mut [f64]) {
+        debug_assert_eq!(x.len(), self.n);
+        match &self.distribution {
+            Distribution::Independent => {
+                // Same order of draws as the notebook's batch: a value and a keep-draw per feature.
+                for (j, xj) in x.iter_mut().enumerate() {
+                    let v: f64 = rng.random();
+                    let keep: f64 = rng.random();
+                    *xj = if keep < self.density[j] { v } else { 0.0 };
+                }
+            }
+            Distribution::OneHot { probabilities } => {
+                x.iter_mut().for_each(|v| *v = 0.0);
+                let j = match probabilities {
+                    None => rng.random_range(0..self.n),
+                    Some(q) => pick(rng, q.iter().copied()),
+                };
+                x[j] = rng.random();
+            }
+            Distribution::ActiveSets(sets) => {
+                x.iter_mut().for_each(|v| *v = 0.0);
+                let k = pick(rng, sets.iter().map(|(_, p)| *p));
+                for &j in &sets[k].0 {
+                    x[j] = rng.random();
+                }
+            }
+        }
+    }
+}
+
+/// Index drawn with probability proportional to `weights` (which sum to ≈ 1).
+fn pick<R: Rng + ?Sized>(rng: &mut R, weights: impl Iterator<Item = f64> + Clone) -> usize {
+    let total: f64 = weights.clone().sum();
+    let u: f64 = rng.random::<f64>() * total;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (k, w) in weights.enumerate() {
+        if w > 0.0 {
+            last = k;
+            acc += w;
+            if u < acc {
+                return k;
+            }
+        }
+    }
+    last
+}
+
+/// Probabilities must be finite, ≥ 0 and sum to 1 within 1e-9.
+fn check_probabilities(what: &str, p: &[f64]) -> Result<()> {
+    ensure_finite(what, p)?;
+    if let Some((k, x)) = p.iter().enumerate().find(|(_, x)| **x < 0.0) {
+        return Err(Error::invalid(format!("{what}: entry {k} is negative ({x})")));
+    }
+    let s: f64 = p.iter().sum();
+    if (s - 1.0).abs() > crate::tolerance::PROBABILITY_SUM {
+        return Err(Error::invalid(format!("{what} sum to {s}, not 1")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_feature_parses_three_forms() {
+        assert_eq!(PerFeature::parse("x", "0.5").unwrap(), PerFeature::Constant(0.5));
+        assert_eq!(
+            PerFeature::parse("x", "1,0.5").unwrap(),
+            PerFeature::List(vec![1.0, 0.5])
+        );
+        assert_eq!(PerFeature::parse("x", "decay:0.9").unwrap(), PerFeature::Decay(0.9));
+        let v = PerFeature::Decay(0.9).resolve("x", 3).unwrap();
+        assert_eq!(v, vec![1.0, 0.9, 0.9 * 0.9]);
+        assert!(PerFeature::parse("x", "a,b").is_err());
+    }
+
+    #[test]
+    fn rejects_bad_data() {
+        let d = Data::new(2).unwrap();
+        assert!(d.clone().with_density(&PerFeature::Constant(1.5)).is_err());
+        assert!(d.clone().with_importance(&PerFeature::List(vec![1.0, -1.0])).is_err());
+        assert!(d
+            .clone()
+            .with_distribution(Distribution::ActiveSets(vec![(vec![0], 0.5)]))
+            .is_err());
+        assert!(d
+            .clone()
+            .with_distribution(Distribution::ActiveSets(vec![(vec![2], 1.0)]))
+            .is_err());
+        assert!(d
+            .with_distribution(Distribution::OneHot { probabilities: None })
+            .unwrap()
+            .with_density(&PerFeature::Constant(0.5))
+            .is_err());
+    }
+
+    #[test]
+    fn product_family_drops_never_active_features() {
+        let d = Data::new(3)
+            .unwrap()
+            .with_density(&PerFeature::List(vec![0.5, 0.0, 1.0]))
+            .unwrap();
+        assert_eq!(
+            d.active_sets(),
+            ActiveSetFamily::Product { coords: vec![0, 2], density: vec![0.5, 1.0] }
+        );
+    }
+}

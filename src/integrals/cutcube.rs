@@ -1,0 +1,463 @@
+//! Moments of the positive part of an affine function over the unit cube, by a recurrence
+//! whose terms are all non-negative — the crate's one closed form for the ReLU integrals.
+//!
+//! For `f(x) = β + Σ_{j∈R} c_j x_j` on `x ∈ [0,1]^R` this computes, at once,
+//!
+//! * `F2 = E[f₊²]`,
+//! * `F1 = E[f₊]`,
+//! * `FV = E_V[f₊]` where coordinate `o` ("own") has density 2x instead of 1,
+//!   so that `E[x_o f₊] = FV / 2`,
+//!
+//! for every *state* (R, T): the coordinates R still free, the coordinates T fixed at 1 (so
+//! `β = b + Σ_{j∈T} c_j`), the rest fixed at 0. The states with T = ∅ are the active sets.
+//!
+//! # Formula
+//!
+//! Divergence theorem on Ω = {x ∈ [0,1]^k : f(x) > 0} with the field (x − a)·f₊ᵖ·ρ(x), where
+//! ρ = Π_j (m_j+1) x_j^{m_j} (m_o = 1 for the weighted coordinate, 0 otherwise) and the anchor
+//! `a ∈ [0,1]^k` lies on the kink, f(a) = 0. Because f(a) = 0 the kink face contributes
+//! nothing, and (with `f − f(a) = (x − a)·∇f`)
+//!
+//! ```text
+//! (p + k + Σ m_j) F = Σ_j (m_j+1)(1 − a_j) F[x_j = 1]
+//!                   + Σ_{m_j = 0} a_j F[x_j = 0]
+//!                   + Σ_{m_j = 1} 2 a_j F[ρ_j lowered to 1]
+//! ```
+//!
+//! We take `a_j = θ` for `c_j ≥ 0` and `a_j = 1 − θ` for `c_j < 0` with
+//! `θ = −(β + lo)/(hi − lo)`, `lo = Σ_{c_j<0} c_j`, `hi = Σ_{c_j≥0} c_j`; then Σ c_j a_j = −β
+//! and θ ∈ (0, 1) whenever the kink crosses the cube. Every weight is non-negative, so there is
+//! no cancellation and no division by an individual coefficient: zero, tiny or cancelling
+//! coefficients and biases on a kink are as accurate as any other input. When the kink misses
+//! the cube the moment is 0 (f ≤ 0) or the polynomial moment (f ≥ 0):
+//! `E f = β + Σc/2`, `E f² = (E f)² + Σc²/12`, `E_V f = E f + c_o/6`.
+//!
+//! The same identity is the p = 0 volume recursion of Lasserre (1983) and the 1-D box-spline
+//! recurrence of de Boor & Höllig (1983); here it is applied to the truncated moments.
+//!
+//! Cost: 3^k states, O(k) each for the states the kink crosses. The gradient (with respect to
+//! β and every c_j) is the reverse-mode derivative of this recursion, one backward sweep.
+
+use crate::dual::Real;
+
+/// Largest number of coordinates one table may have (3^16 states is ~1 GB of f64 values).
+pub const MAX_COORDS: usize = 16;
+
+/// Per-state values: `[E f₊², E f₊, E_V f₊]` (the last is 0 where `o ∉ R`).
+pub type Moments<T> = [T; 3];
+
+/// Workspace for one affine function's table; reuse it across calls to avoid allocation.
+#[derive(Debug, Clone)]
+pub struct CutCube<T> {
+    k: usize,
+    own: Option<usize>,
+    c: Vec<T>,
+    table: Vec<Moments<T>>,
+    adj: Vec<Moments<T>>,
+    // Per subset (bit mask) sums; `beta_t[T] = β + Σ_{j∈T} c_j`.
+    lo: Vec<T>,
+    hi: Vec<T>,
+    sum: Vec<T>,
+    sumsq: Vec<T>,
+    beta_t: Vec<T>,
+    // Adjoints of the per-subset sums.
+    lo_bar: Vec<T>,
+    hi_bar: Vec<T>,
+    sum_bar: Vec<T>,
+    sumsq_bar: Vec<T>,
+    beta_bar: Vec<T>,
+    c_own_bar: T,
+}
+
+impl<T: Real> Default for CutCube<T> {
+    fn default() -> Self {
+        CutCube {
+            k: 0,
+            own: None,
+            c: Vec::new(),
+            table: Vec::new(),
+            adj: Vec::new(),
+            lo: Vec::new(),
+            hi: Vec::new(),
+            sum: Vec::new(),
+            sumsq: Vec::new(),
+            beta_t: Vec::new(),
+            lo_bar: Vec::new(),
+            hi_bar: Vec::new(),
+            sum_bar: Vec::new(),
+            sumsq_bar: Vec::new(),
+            beta_bar: Vec::new(),
+            c_own_bar: T::zero(),
+        }
+    }
+}
+
+/// Powers of three, `POW3[j] = 3^j`.
+const POW3: [usize; MAX_COORDS + 1] = {
+    let mut p = [1usize; MAX_COORDS + 1];
+    let mut j = 1;
+    while j <= MAX_COORDS {
+        p[j] = p[j - 1] * 3;
+        j += 1;
+    }
+    p
+};
+
+/// Index of the state whose free set is `mask` and whose fixed-at-1 set is empty.
+#[inline]
+pub fn root_index(mask: usize) -> usize {
+    let mut s = 0;
+    let mut m = mask;
+    while m != 0 {
+        let j = m.trailing_zeros() as usize;
+        s += 2 * POW3[j];
+        m &= m - 1;
+    }
+    s
+}
+
+/// Number of states for k coordinates.
+pub fn num_states(k: usize) -> usize {
+    POW3[k]
+}
+
+impl<T: Real> CutCube<T> {
+    /// An empty workspace.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fills the table for `f = beta + Σ_j c_j x_j` with coordinate `own` (if any) weighted
+    /// by density 2x. `c.len()` must be at most [`MAX_COORDS`].
+    pub fn forward(&mut self, beta: T, c: &[T], own: Option<usize>) {
+        let k = c.len();
+        assert!(k <= MAX_COORDS, "cut-cube table limited to {MAX_COORDS} coordinates");
+        debug_assert!(own.is_none_or(|o| o < k));
+        self.k = k;
+        self.own = own;
+        self.c.clear();
+        self.c.extend_from_slice(c);
+        self.subset_sums(beta);
+
+        let n_states = POW3[k];
+        self.table.clear();
+        self.table.resize(n_states, [T::zero(); 3]);
+        let own_bit = own.map_or(0usize, |o| 1 << o);
+        let mut digits = [0u8; MAX_COORDS];
+        let (mut rmask, mut tmask) = (0usize, 0usize);
+        for s in 0..n_states {
+            if s > 0 {
+                increment(&mut digits, &mut rmask, &mut tmask);
+            }
+            self.table[s] = self.node(s, rmask, tmask, own_bit);
+        }
+    }
+
+    /// The moments `[E f₊², E f₊, E_V f₊]` of the state with free set `mask`, after
+    /// [`CutCube::forward`].
+    #[inline]
+    pub fn root(&self, mask: usize) -> Moments<T> {
+        self.table[root_index(mask)]
+    }
+
+    fn subset_sums(&mut self, beta: T) {
+        let size = 1usize << self.k;
+        for v in [
+            &mut self.lo,
+            &mut self.hi,
+            &mut self.sum,
+            &mut self.sumsq,
+            &mut self.beta_t,
+        ] {
+            v.clear();
+            v.resize(size, T::zero());
+        }
+        self.beta_t[0] = beta;
+        for mask in 1..size {
+            let j = mask.trailing_zeros() as usize;
+            let prev = mask & (mask - 1);
+            let cj = self.c[j];
+            let neg = cj.re() < 0.0;
+            self.lo[mask] = if neg { self.lo[prev] + cj } else { self.lo[prev] };
+            self.hi[mask] = if neg { self.hi[prev] } else { self.hi[prev] + cj };
+            self.sum[mask] = self.sum[prev] + cj;
+            self.sumsq[mask] = self.sumsq[prev] + cj * cj;
+            self.beta_t[mask] = self.beta_t[prev] + cj;
+        }
+    }
+
+    #[inline]
+    fn node(&self, s: usize, rmask: usize, tmask: usize, own_bit: usize) -> Moments<T> {
+        let beta = self.beta_t[tmask];
+        let hi = self.hi[rmask];
+        if (beta + hi).re() <= 0.0 {
+            return [T::zero(); 3];
+        }
+        let lo = self.lo[rmask];
+        let own_in = rmask & own_bit != 0;
+        if (beta + lo).re() >= 0.0 {
+            let mean = beta + self.sum[rmask].scale(0.5);
+            let f2 = mean * mean + self.sumsq[rmask].scale(1.0 / 12.0);
+            let fv = if own_in {
+                mean + self.c[own_bit.trailing_zeros() as usize].scale(1.0 / 6.0)
+            } else {
+                T::zero()
+            };
+            return [f2, mean, fv];
+        }
+        let delta = hi - lo;
+        let theta = -(beta + lo) / delta;
+        let one_minus = T::cst(1.0) - theta;
+        let (mut acc2, mut acc1, mut accv) = (T::zero(), T::zero(), T::zero());
+        let mut a_own = T::zero();
+        let mut m = rmask;
+        while m != 0 {
+            let j = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let (a, b) = if self.c[j].re() >= 0.0 {
+                (theta, one_minus)
+            } else {
+                (one_minus, theta)
+            };
+            // b = 1 − a; child at x_j = 1 is s − 3^j, at x_j = 0 is s − 2·3^j.
+            let c1 = &self.table[s - POW3[j]];
+            let c0 = &self.table[s - 2 * POW3[j]];
+            acc2 += b * c1[0] + a * c0[0];
+            acc1 += b * c1[1] + a * c0[1];
+            if own_in {
+                if (1 << j) == own_bit {
+                    accv += (b * c1[1]).scale(2.0);
+                    a_own = a;
+                } else {
+                    accv += b * c1[2] + a * c0[2];
+                }
+            }
+        }
+        let kr = rmask.count_ones() as f64;
+        let f2 = acc2.scale(1.0 / (kr + 2.0));
+        let f1 = acc1.scale(1.0 / (kr + 1.0));
+        let fv = if own_in {
+            (accv + (a_own * f1).scale(2.0)).scale(1.0 / (kr + 2.0))
+        } else {
+            T::zero()
+        };
+        [f2, f1, fv]
+    }
+
+    /// Reverse sweep. `seeds` are (free-set mask, adjoint of `[F2, F1, FV]`) for root states;
+    /// returns (∂/∂β, ∂/∂c_j) of Σ seed·moments. Requires a preceding [`CutCube::forward`].
+    pub fn backward(&mut self, seeds: &[(usize, Moments<T>)]) -> (T, Vec<T>) {
+        let k = self.k;
+        let n_states = POW3[k];
+        let size = 1usize << k;
+        self.adj.clear();
+        self.adj.resize(n_states, [T::zero(); 3]);
+        for v in [
+            &mut self.lo_bar,
+            &mut self.hi_bar,
+            &mut self.sum_bar,
+            &mut self.sumsq_bar,
+            &mut self.beta_bar,
+        ] {
+            v.clear();
+            v.resize(size, T::zero());
+        }
+        self.c_own_bar = T::zero();
+        let mut max_state = 0;
+        for &(mask, g) in seeds {
+            let s = root_index(mask);
+            max_state = max_state.max(s);
+            for q in 0..3 {
+                self.adj[s][q] += g[q];
+            }
+        }
+        if seeds.is_empty() {
+            return (T::zero(), vec![T::zero(); k]);
+        }
+        let own_bit = self.own.map_or(0usize, |o| 1 << o);
+        // Walk states downwards from the largest seeded one (children have smaller indices).
+        let mut digits = [0u8; MAX_COORDS];
+        let (mut rmask, mut tmask) = (0usize, 0usize);
+        let mut rest = max_state;
+        for (j, d) in digits.iter_mut().enumerate().take(k) {
+            *d = (rest % 3) as u8;
+            rest /= 3;
+            match *d {
+                1 => tmask |= 1 << j,
+                2 => rmask |= 1 << j,
+                _ => {}
+            }
+        }
+        let mut s = max_state;
+        loop {
+            self.node_backward(s, rmask, tmask, own_bit);
+            if s == 0 {
+                break;
+            }
+            s -= 1;
+            decrement(&mut digits, &mut rmask, &mut tmask);
+        }
+        self.gather_gradient()
+    }
+
+    #[inline]
+    fn node_backward(&mut self, s: usize, rmask: usize, tmask: usize, own_bit: usize) {
+        let [g2, mut g1, gv] = self.adj[s];
+        if g2.is_exact_zero() && g1.is_exact_zero() && gv.is_exact_zero() {
+            return;
+        }
+        let beta = self.beta_t[tmask];
+        let hi = self.hi[rmask];
+        if (beta + hi).re() <= 0.0 {
+            return;
+        }
+        let lo = self.lo[rmask];
+        let own_in = rmask & own_bit != 0;
+        if (beta + lo).re() >= 0.0 {
+            let mean = beta + self.sum[rmask].scale(0.5);
+            let gv = if own_in { gv } else { T::zero() };
+            let g_mean = g1 + (g2 * mean).scale(2.0) + gv;
+            self.beta_bar[tmask] += g_mean;
+            self.sum_bar[rmask] += g_mean.scale(0.5);
+            self.sumsq_bar[rmask] += g2.scale(1.0 / 12.0);
+            if own_in {
+                self.c_own_bar += gv.scale(1.0 / 6.0);
+            }
+            return;
+        }
+        let delta = hi - lo;
+        let theta = -(beta + lo) / delta;
+        let one_minus = T::cst(1.0) - theta;
+        let kr = rmask.count_ones() as f64;
+        let (d2, d1) = (1.0 / (kr + 2.0), 1.0 / (kr + 1.0));
+        let mut theta_bar = T::zero();
+        if own_in {
+            let dv = d2;
+            let f1_self = self.table[s][1];
+            let mut m = rmask;
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let pos = self.c[j].re() >= 0.0;
+                let (a, b) = if pos { (theta, one_minus) } else { (one_minus, theta) };
+                let (i1, i0) = (s - POW3[j], s - 2 * POW3[j]);
+                if (1 << j) == own_bit {
+                    let c1f1 = self.table[i1][1];
+                    self.adj[i1][1] += (gv * b).scale(2.0 * dv);
+                    g1 += (gv * a).scale(2.0 * dv);
+                    let dd = (f1_self - c1f1).scale(2.0 * dv);
+                    theta_bar += if pos { gv * dd } else { -(gv * dd) };
+                } else {
+                    let (c1v, c0v) = (self.table[i1][2], self.table[i0][2]);
+                    self.adj[i1][2] += (gv * b).scale(dv);
+                    self.adj[i0][2] += (gv * a).scale(dv);
+                    let dd = (c0v - c1v).scale(dv);
+                    theta_bar += if pos { gv * dd } else { -(gv * dd) };
+                }
+            }
+        }
+        let mut m = rmask;
+        while m != 0 {
+            let j = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let pos = self.c[j].re() >= 0.0;
+            let (a, b) = if pos { (theta, one_minus) } else { (one_minus, theta) };
+            let (i1, i0) = (s - POW3[j], s - 2 * POW3[j]);
+            let (c1, c0) = (self.table[i1], self.table[i0]);
+            self.adj[i1][0] += (g2 * b).scale(d2);
+            self.adj[i0][0] += (g2 * a).scale(d2);
+            self.adj[i1][1] += (g1 * b).scale(d1);
+            self.adj[i0][1] += (g1 * a).scale(d1);
+            let dd = (g2 * (c0[0] - c1[0])).scale(d2) + (g1 * (c0[1] - c1[1])).scale(d1);
+            theta_bar += if pos { dd } else { -dd };
+        }
+        // θ = −(β + lo)/Δ, Δ = hi − lo.
+        self.beta_bar[tmask] -= theta_bar / delta;
+        self.lo_bar[rmask] -= theta_bar * one_minus / delta;
+        self.hi_bar[rmask] -= theta_bar * theta / delta;
+    }
+
+    fn gather_gradient(&self) -> (T, Vec<T>) {
+        let k = self.k;
+        let size = 1usize << k;
+        let mut b_bar = T::zero();
+        for &g in &self.beta_bar {
+            b_bar += g;
+        }
+        let mut c_bar = vec![T::zero(); k];
+        for (j, cb) in c_bar.iter_mut().enumerate() {
+            let bit = 1usize << j;
+            let cj = self.c[j];
+            let neg = cj.re() < 0.0;
+            let (mut acc, mut acc_sq) = (T::zero(), T::zero());
+            for mask in (0..size).filter(|m| m & bit != 0) {
+                acc += self.beta_bar[mask] + self.sum_bar[mask];
+                acc += if neg {
+                    self.lo_bar[mask]
+                } else {
+                    self.hi_bar[mask]
+                };
+                acc_sq += self.sumsq_bar[mask];
+            }
+            *cb = acc + (acc_sq * cj).scale(2.0);
+            if self.own == Some(j) {
+                *cb += self.c_own_bar;
+            }
+        }
+        (b_bar, c_bar)
+    }
+}
+
+/// Base-3 counter step: digits 0 (fixed at 0), 1 (fixed at 1, in T), 2 (free, in R).
+#[inline]
+fn increment(digits: &mut [u8; MAX_COORDS], rmask: &mut usize, tmask: &mut usize) {
+    let mut j = 0;
+    loop {
+        let bit = 1usize << j;
+        match digits[j] {
+            0 => {
+                digits[j] = 1;
+                *tmask |= bit;
+                return;
+            }
+            1 => {
+                digits[j] = 2;
+                *tmask &= !bit;
+                *rmask |= bit;
+                return;
+            }
+            _ => {
+                digits[j] = 0;
+                *rmask &= !bit;
+                j += 1;
+            }
+        }
+    }
+}
+
+/// Inverse of [`increment`].
+#[inline]
+fn decrement(digits: &mut [u8; MAX_COORDS], rmask: &mut usize, tmask: &mut usize) {
+    let mut j = 0;
+    loop {
+        let bit = 1usize << j;
+        match digits[j] {
+            2 => {
+                digits[j] = 1;
+                *rmask &= !bit;
+                *tmask |= bit;
+                return;
+            }
+            1 => {
+                digits[j] = 0;
+                *tmask &= !bit;
+                return;
+            }
+            _ => {
+                digits[j] = 2;
+                *rmask |= bit;
+                j += 1;
+            }
+        }
+    }
+}

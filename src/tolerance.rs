@@ -1,0 +1,25 @@
+//! Every tolerance the crate and its tests use, named once.
+
+/// Active-set or one-hot probabilities must sum to 1 within this.
+pub const PROBABILITY_SUM: f64 = 1e-9;
+
+/// Closed-form loss vs exact rational: relative part of the bar `|L̂ − L| ≤ r·|L| + a·Σ I_i`.
+pub const LOSS_REL: f64 = 1e-12;
+
+/// Closed-form loss vs exact rational: absolute part per unit of total importance.
+pub const LOSS_ABS_PER_IMPORTANCE: f64 = 1e-14;
+
+/// Closed-form gradient vs central differences of the exact loss, relative to
+/// `max(‖∇L‖∞, 1)`.
+pub const GRADIENT_REL: f64 = 1e-9;
+
+/// Default absolute error target of the quadrature route.
+pub const QUADRATURE_DEFAULT: f64 = 1e-10;
+
+/// Monte Carlo agrees with the exact loss within this many standard errors.
+pub const MC_SIGMAS: f64 = 4.0;
+
+/// The bar of the closed form: true when `approx` is within the loss tolerance of `exact`.
+pub fn loss_close(approx: f64, exact: f64, total_importance: f64) -> bool {
+    (approx - exact).abs() <= LOSS_REL * exact.abs() + LOSS_ABS_PER_IMPORTANCE * total_importance
+}
