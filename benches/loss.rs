@@ -1,1 +1,95 @@
-fn main(){}
+//! Speed of the exact loss (and gradient) at the sizes people use, next to the unit of work
+//! they train with: one 1024-sample Monte Carlo batch at (n, m) = (5, 2).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
+use tms_exact::data::{Data, PerFeature};
+use tms_exact::loss::{Evaluator, Objective};
+use tms_exact::model::Model;
+
+/// A generic trained-looking model: random W, small biases of both signs.
+fn model(n: usize, m: usize, seed: u64) -> Model {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let rows: Vec<Vec<f64>> = (0..m)
+        .map(|_| (0..n).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let b: Vec<f64> = (0..n).map(|_| rng.random_range(-0.3..0.1)).collect();
+    Model::from_rows(&rows, &b).unwrap()
+}
+
+fn objective(n: usize) -> Objective {
+    let data = Data::new(n)
+        .unwrap()
+        .with_density(&PerFeature::Constant(0.1))
+        .unwrap()
+        .with_importance(&PerFeature::Decay(0.9))
+        .unwrap();
+    Objective::new(data)
+}
+
+fn bench_loss(c: &mut Criterion) {
+    let mut group = c.benchmark_group("exact");
+    for &(n, m) in &[(2, 1), (5, 2), (8, 3), (12, 4)] {
+        let model = model(n, m, 7);
+        let mut eval = Evaluator::new(objective(n)).unwrap();
+        let params = model.to_vec();
+        let mut grad = vec![0.0; params.len()];
+        let id = format!("{n}x{m}");
+        if n >= 12 {
+            group.sample_size(10);
+        }
+        group.bench_with_input(BenchmarkId::new("loss", &id), &params, |b, p| {
+            b.iter(|| eval.loss_flat(black_box(p), m, n, true))
+        });
+        group.bench_with_input(BenchmarkId::new("loss+grad", &id), &params, |b, p| {
+            b.iter(|| eval.loss_grad_flat(black_box(p), m, n, true, &mut grad))
+        });
+    }
+    group.finish();
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let (n, m, batch) = (5, 2, 1024);
+    let model = model(n, m, 7);
+    let obj = objective(n);
+    let params = model.to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut xs = vec![0.0; batch * n];
+    for row in xs.chunks_mut(n) {
+        obj.data().sample_into(&mut rng, row);
+    }
+    let mut grad = vec![0.0; params.len()];
+    c.bench_function("mc_batch_1024/loss 5x2", |b| {
+        b.iter(|| {
+            tms_exact::integrals::montecarlo::batch_loss(
+                black_box(&params),
+                m,
+                n,
+                true,
+                &obj,
+                &xs,
+                None,
+                None,
+            )
+        })
+    });
+    c.bench_function("mc_batch_1024/loss+grad 5x2", |b| {
+        b.iter(|| {
+            tms_exact::integrals::montecarlo::batch_loss(
+                black_box(&params),
+                m,
+                n,
+                true,
+                &obj,
+                &xs,
+                None,
+                Some(&mut grad),
+            )
+        })
+    });
+}
+
+criterion_group!(benches, bench_loss, bench_batch);
+criterion_main!(benches);

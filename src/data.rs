@@ -92,7 +92,10 @@ impl PerFeature {
 pub enum ActiveSetFamily {
     /// Every subset A of `coords` is possible, with probability
     /// Π_{j∈A} p_j · Π_{j∈coords∖A} (1 − p_j); features outside `coords` are never active.
-    Product { coords: Vec<usize>, density: Vec<f64> },
+    Product {
+        coords: Vec<usize>,
+        density: Vec<f64>,
+    },
     /// An explicit list of (sorted active set, probability); probabilities sum to 1.
     List(Vec<(Vec<usize>, f64)>),
 }
@@ -125,7 +128,11 @@ impl Data {
     /// Sets the density p_i (probability that feature i is non-zero), each in [0, 1].
     pub fn with_density(mut self, density: &PerFeature) -> Result<Self> {
         let d = density.resolve("density", self.n)?;
-        if let Some((i, x)) = d.iter().enumerate().find(|(_, x)| !(0.0..=1.0).contains(*x)) {
+        if let Some((i, x)) = d
+            .iter()
+            .enumerate()
+            .find(|(_, x)| !(0.0..=1.0).contains(*x))
+        {
             return Err(Error::invalid(format!(
                 "density of feature {i} is {x}, outside [0, 1]"
             )));
@@ -139,7 +146,11 @@ impl Data {
     /// Sets the sparsity S_i = 1 − p_i, each in [0, 1].
     pub fn with_sparsity(self, sparsity: &PerFeature) -> Result<Self> {
         let s = sparsity.resolve("sparsity", self.n)?;
-        if let Some((i, x)) = s.iter().enumerate().find(|(_, x)| !(0.0..=1.0).contains(*x)) {
+        if let Some((i, x)) = s
+            .iter()
+            .enumerate()
+            .find(|(_, x)| !(0.0..=1.0).contains(*x))
+        {
             return Err(Error::invalid(format!(
                 "sparsity of feature {i} is {x}, outside [0, 1]"
             )));
@@ -333,7 +344,9 @@ fn pick<R: Rng + ?Sized>(rng: &mut R, weights: impl Iterator<Item = f64> + Clone
 fn check_probabilities(what: &str, p: &[f64]) -> Result<()> {
     ensure_finite(what, p)?;
     if let Some((k, x)) = p.iter().enumerate().find(|(_, x)| **x < 0.0) {
-        return Err(Error::invalid(format!("{what}: entry {k} is negative ({x})")));
+        return Err(Error::invalid(format!(
+            "{what}: entry {k} is negative ({x})"
+        )));
     }
     let s: f64 = p.iter().sum();
     if (s - 1.0).abs() > crate::tolerance::PROBABILITY_SUM {
@@ -348,12 +361,18 @@ mod tests {
 
     #[test]
     fn per_feature_parses_three_forms() {
-        assert_eq!(PerFeature::parse("x", "0.5").unwrap(), PerFeature::Constant(0.5));
+        assert_eq!(
+            PerFeature::parse("x", "0.5").unwrap(),
+            PerFeature::Constant(0.5)
+        );
         assert_eq!(
             PerFeature::parse("x", "1,0.5").unwrap(),
             PerFeature::List(vec![1.0, 0.5])
         );
-        assert_eq!(PerFeature::parse("x", "decay:0.9").unwrap(), PerFeature::Decay(0.9));
+        assert_eq!(
+            PerFeature::parse("x", "decay:0.9").unwrap(),
+            PerFeature::Decay(0.9)
+        );
         let v = PerFeature::Decay(0.9).resolve("x", 3).unwrap();
         assert_eq!(v, vec![1.0, 0.9, 0.9 * 0.9]);
         assert!(PerFeature::parse("x", "a,b").is_err());
@@ -363,7 +382,10 @@ mod tests {
     fn rejects_bad_data() {
         let d = Data::new(2).unwrap();
         assert!(d.clone().with_density(&PerFeature::Constant(1.5)).is_err());
-        assert!(d.clone().with_importance(&PerFeature::List(vec![1.0, -1.0])).is_err());
+        assert!(d
+            .clone()
+            .with_importance(&PerFeature::List(vec![1.0, -1.0]))
+            .is_err());
         assert!(d
             .clone()
             .with_distribution(Distribution::ActiveSets(vec![(vec![0], 0.5)]))
@@ -373,7 +395,9 @@ mod tests {
             .with_distribution(Distribution::ActiveSets(vec![(vec![2], 1.0)]))
             .is_err());
         assert!(d
-            .with_distribution(Distribution::OneHot { probabilities: None })
+            .with_distribution(Distribution::OneHot {
+                probabilities: None
+            })
             .unwrap()
             .with_density(&PerFeature::Constant(0.5))
             .is_err());
@@ -387,7 +411,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             d.active_sets(),
-            ActiveSetFamily::Product { coords: vec![0, 2], density: vec![0.5, 1.0] }
+            ActiveSetFamily::Product {
+                coords: vec![0, 2],
+                density: vec![0.5, 1.0]
+            }
         );
     }
 }

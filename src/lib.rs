@@ -18,10 +18,12 @@ pub mod cli;
 pub mod data;
 pub mod dual;
 pub mod error;
+pub mod geometry;
 pub mod integrals;
 pub mod io;
 pub mod loss;
 pub mod model;
+pub mod optimize;
 pub mod tolerance;
 pub mod train;
 

@@ -204,8 +204,8 @@ impl Gradient {
     pub fn from_vec_like(model: &Model, v: &[f64]) -> Self {
         let (m, n) = (model.m(), model.n());
         let w = DMatrix::from_column_slice(m, n, &v[..m * n]);
-        let w_out = (!model.is_tied())
-            .then(|| DMatrix::from_column_slice(n, m, &v[m * n..m * n + n * m]));
+        let w_out =
+            (!model.is_tied()).then(|| DMatrix::from_column_slice(n, m, &v[m * n..m * n + n * m]));
         let b = DVector::from_column_slice(&v[v.len() - n..]);
         Gradient { w, w_out, b }
     }
@@ -252,20 +252,33 @@ pub struct Evaluator {
     obj: Objective,
     weights: Vec<f64>,
     family: ActiveSetFamily,
-    ws: Workspace<f64>,
-    ws_dual: Workspace<Dual>,
+    groups: Vec<Group>,
+    parallel: bool,
+    pool: Vec<Workspace<f64>>,
+    pool_dual: Vec<Workspace<Dual>>,
 }
+
+/// Outputs run in parallel when one table has at least this many coordinates; below it the
+/// whole evaluation takes microseconds and threads would only add overhead.
+const PARALLEL_MIN_COORDS: usize = 8;
 
 impl Evaluator {
     /// Validates that the objective has a closed form of feasible size.
     pub fn new(obj: Objective) -> Result<Self> {
         obj.check_closed_form_size()?;
+        let family = obj.data.active_sets();
+        let groups = groups_of(&family);
+        let parallel = max_set_size(&family) >= PARALLEL_MIN_COORDS
+            && obj.activation != Activation::Linear
+            && rayon::current_num_threads() > 1;
         Ok(Evaluator {
             weights: obj.weights(),
-            family: obj.data.active_sets(),
+            family,
+            groups,
+            parallel,
             obj,
-            ws: Workspace::default(),
-            ws_dual: Workspace::default(),
+            pool: Vec::new(),
+            pool_dual: Vec::new(),
         })
     }
 
@@ -278,7 +291,7 @@ impl Evaluator {
     pub fn loss(&mut self, model: &Model) -> Result<LossValue> {
         self.obj.check_model(model)?;
         let params = model.to_vec();
-        let per = self.run(&params, model.m(), model.n(), model.is_tied(), false);
+        let per = self.run(&params, model.m(), model.n(), model.is_tied(), None);
         Ok(to_loss_value(per))
     }
 
@@ -287,12 +300,18 @@ impl Evaluator {
         self.obj.check_model(model)?;
         let params = model.to_vec();
         let mut grad = vec![0.0; params.len()];
-        let per = self.run_grad(&params, model.m(), model.n(), model.is_tied(), &mut grad);
+        let per = self.run(
+            &params,
+            model.m(),
+            model.n(),
+            model.is_tied(),
+            Some(&mut grad),
+        );
         Ok((to_loss_value(per), Gradient::from_vec_like(model, &grad)))
     }
 
     /// Loss and gradient on a flat parameter vector ([`Model::to_vec`] layout) for a model of
-    /// shape (m, n); writes the gradient into `grad`. No validation: for optimiser inner loops.
+    /// shape (m, n); overwrites `grad`. No validation: for optimiser inner loops.
     pub fn loss_grad_flat(
         &mut self,
         params: &[f64],
@@ -301,12 +320,12 @@ impl Evaluator {
         tied: bool,
         grad: &mut [f64],
     ) -> f64 {
-        self.run_grad(params, m, n, tied, grad).iter().sum()
+        self.run(params, m, n, tied, Some(grad)).iter().sum()
     }
 
     /// Loss on a flat parameter vector (no validation).
     pub fn loss_flat(&mut self, params: &[f64], m: usize, n: usize, tied: bool) -> f64 {
-        self.run(params, m, n, tied, false).iter().sum()
+        self.run(params, m, n, tied, None).iter().sum()
     }
 
     /// Exact Hessian (symmetrised) in [`Model::to_vec`] order.
@@ -326,17 +345,17 @@ impl Evaluator {
         for k in 0..np {
             dp[k].d = 1.0;
             grad.iter_mut().for_each(|g| *g = Dual::zero());
-            evaluate(
-                &dp,
+            let ctx = Context {
                 m,
                 n,
                 tied,
-                &self.obj,
-                &self.weights,
-                &self.family,
-                &mut self.ws_dual,
-                Some(&mut grad),
-            );
+                act: self.obj.activation,
+                weights: &self.weights,
+                family: &self.family,
+                groups: &self.groups,
+                parallel: self.parallel,
+            };
+            evaluate(&ctx, &dp, &mut self.pool_dual, Some(&mut grad));
             for (r, g) in grad.iter().enumerate() {
                 h[(r, k)] = g.d;
             }
@@ -345,40 +364,25 @@ impl Evaluator {
         (&h + h.transpose()) * 0.5
     }
 
-    fn run(&mut self, params: &[f64], m: usize, n: usize, tied: bool, _g: bool) -> Vec<f64> {
-        evaluate(
-            params,
-            m,
-            n,
-            tied,
-            &self.obj,
-            &self.weights,
-            &self.family,
-            &mut self.ws,
-            None,
-        )
-    }
-
-    fn run_grad(
+    fn run(
         &mut self,
         params: &[f64],
         m: usize,
         n: usize,
         tied: bool,
-        grad: &mut [f64],
+        grad: Option<&mut [f64]>,
     ) -> Vec<f64> {
-        grad.iter_mut().for_each(|g| *g = 0.0);
-        evaluate(
-            params,
+        let ctx = Context {
             m,
             n,
             tied,
-            &self.obj,
-            &self.weights,
-            &self.family,
-            &mut self.ws,
-            Some(grad),
-        )
+            act: self.obj.activation,
+            weights: &self.weights,
+            family: &self.family,
+            groups: &self.groups,
+            parallel: self.parallel,
+        };
+        evaluate(&ctx, params, &mut self.pool, grad)
     }
 }
 
@@ -389,93 +393,161 @@ fn to_loss_value(per_feature: Vec<f64>) -> LossValue {
     }
 }
 
-/// Scratch space of the generic evaluation.
+/// The active sets of one cut-cube table: its coordinates (features) and the root states
+/// (free-set bit mask over those coordinates, probability).
+#[derive(Debug, Clone)]
+struct Group {
+    coords: Vec<usize>,
+    roots: Vec<(usize, f64)>,
+}
+
+/// One table for product data (all subsets are roots), one per set for listed sets.
+fn groups_of(family: &ActiveSetFamily) -> Vec<Group> {
+    match family {
+        ActiveSetFamily::Product { coords, density } => {
+            let mut w = Vec::new();
+            product_weights(density, &mut w);
+            let roots = w
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| **p > 0.0)
+                .map(|(mask, p)| (mask, *p))
+                .collect();
+            vec![Group {
+                coords: coords.clone(),
+                roots,
+            }]
+        }
+        ActiveSetFamily::List(sets) => sets
+            .iter()
+            .map(|(s, p)| Group {
+                coords: s.clone(),
+                roots: vec![((1usize << s.len()) - 1, *p)],
+            })
+            .collect(),
+    }
+}
+
+/// Everything fixed during one evaluation.
+struct Context<'a> {
+    m: usize,
+    n: usize,
+    tied: bool,
+    act: Activation,
+    weights: &'a [f64],
+    family: &'a ActiveSetFamily,
+    groups: &'a [Group],
+    parallel: bool,
+}
+
+/// Scratch space and accumulators of one worker.
 #[derive(Debug, Clone)]
 struct Workspace<T> {
     cube: CutCube<T>,
-    gram: Vec<T>,
+    c: Vec<T>,
+    seeds: Vec<(usize, cutcube::Moments<T>)>,
+    per: Vec<T>,
     gram_bar: Vec<T>,
-    row: Vec<T>,
-    mask_weight: Vec<f64>,
+    b_bar: Vec<T>,
 }
 
 impl<T: Real> Default for Workspace<T> {
     fn default() -> Self {
         Workspace {
             cube: CutCube::new(),
-            gram: Vec::new(),
+            c: Vec::new(),
+            seeds: Vec::new(),
+            per: Vec::new(),
             gram_bar: Vec::new(),
-            row: Vec::new(),
-            mask_weight: Vec::new(),
+            b_bar: Vec::new(),
         }
     }
 }
 
+impl<T: Real> Workspace<T> {
+    fn reset(&mut self, n: usize) {
+        for v in [&mut self.per, &mut self.b_bar] {
+            v.clear();
+            v.resize(n, T::zero());
+        }
+        self.gram_bar.clear();
+        self.gram_bar.resize(n * n, T::zero());
+    }
+}
+
 /// Per-feature weighted losses; with `grad`, adds ∂L/∂params into it.
-#[allow(clippy::too_many_arguments)]
 fn evaluate<T: Real>(
+    ctx: &Context,
     params: &[T],
-    m: usize,
-    n: usize,
-    tied: bool,
-    obj: &Objective,
-    weights: &[f64],
-    family: &ActiveSetFamily,
-    ws: &mut Workspace<T>,
-    mut grad: Option<&mut [T]>,
+    pool: &mut Vec<Workspace<T>>,
+    grad: Option<&mut [T]>,
 ) -> Vec<T> {
+    let (m, n) = (ctx.m, ctx.n);
     let w = &params[..m * n];
-    let w_out = (!tied).then(|| &params[m * n..m * n + n * m]);
+    let w_out = (!ctx.tied).then(|| &params[m * n..m * n + n * m]);
     let b = &params[params.len() - n..];
     // M (n×n, row-major here): M_ij = Σ_h R[i,h] W[h,j] with R = Wᵀ or W_out.
     let read = |i: usize, h: usize| match w_out {
         Some(wo) => wo[i + n * h],
         None => w[h + m * i],
     };
-    ws.gram.clear();
-    ws.gram.resize(n * n, T::zero());
+    let mut gram = vec![T::zero(); n * n];
     for i in 0..n {
         for j in 0..n {
             let mut acc = T::zero();
             for h in 0..m {
                 acc += read(i, h) * w[h + m * j];
             }
-            ws.gram[i * n + j] = acc;
+            gram[i * n + j] = acc;
         }
     }
     let want_grad = grad.is_some();
-    ws.gram_bar.clear();
-    ws.gram_bar.resize(n * n, T::zero());
-    let mut b_bar = vec![T::zero(); n];
-    let mut per = vec![T::zero(); n];
-    for i in 0..n {
-        if weights[i] == 0.0 {
-            continue;
+    let workers = if ctx.parallel {
+        rayon::current_num_threads().min(n)
+    } else {
+        1
+    };
+    if pool.len() < workers {
+        pool.resize_with(workers, Workspace::default);
+    }
+    let run_worker = |k: usize, ws: &mut Workspace<T>| {
+        ws.reset(n);
+        for i in (k..n).step_by(workers) {
+            if ctx.weights[i] == 0.0 {
+                continue;
+            }
+            let val = output_loss(ctx, i, &gram[i * n..(i + 1) * n], b[i], ws, want_grad);
+            // The expected squared error is ≥ 0; rounding may leave −1e-17.
+            ws.per[i] = if val.re() < 0.0 { T::zero() } else { val };
         }
-        ws.row.clear();
-        ws.row.extend_from_slice(&ws.gram[i * n..(i + 1) * n]);
-        let (val, gb) = output_loss(
-            obj.activation,
-            family,
-            i,
-            &ws.row,
-            b[i],
-            weights[i],
-            &mut ws.cube,
-            &mut ws.mask_weight,
-            want_grad,
-        );
-        // The expected squared error is ≥ 0; rounding may leave −1e-17.
-        per[i] = if val.re() < 0.0 { T::zero() } else { val };
-        if let Some((gbi, grow)) = gb {
-            b_bar[i] += gbi;
-            for j in 0..n {
-                ws.gram_bar[i * n + j] += grow[j];
+    };
+    if workers > 1 {
+        use rayon::prelude::*;
+        pool[..workers]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, ws)| run_worker(k, ws));
+    } else {
+        run_worker(0, &mut pool[0]);
+    }
+    let mut per = vec![T::zero(); n];
+    let mut gram_bar = vec![T::zero(); if want_grad { n * n } else { 0 }];
+    let mut b_bar = vec![T::zero(); if want_grad { n } else { 0 }];
+    for ws in &pool[..workers] {
+        for i in 0..n {
+            per[i] += ws.per[i];
+        }
+        if want_grad {
+            for (g, x) in gram_bar.iter_mut().zip(&ws.gram_bar) {
+                *g += *x;
+            }
+            for (g, x) in b_bar.iter_mut().zip(&ws.b_bar) {
+                *g += *x;
             }
         }
     }
-    if let Some(g) = grad.as_deref_mut() {
-        chain_rule(params, m, n, tied, &ws.gram_bar, &b_bar, g);
+    if let Some(g) = grad {
+        chain_rule(params, m, n, ctx.tied, &gram_bar, &b_bar, g);
     }
     per
 }
@@ -530,28 +602,24 @@ fn chain_rule<T: Real>(
     }
 }
 
-/// `weight · E[(x_i − act(b_i + row·x))²]` and, if asked, its derivatives with respect to
-/// `b_i` and `row`.
-#[allow(clippy::too_many_arguments)]
+/// `weight_i · E[(x_i − act(b_i + row·x))²]`; with `want_grad`, adds its derivatives with
+/// respect to `b_i` and `row` into the workspace's accumulators.
 fn output_loss<T: Real>(
-    act: Activation,
-    family: &ActiveSetFamily,
+    ctx: &Context,
     i: usize,
     row: &[T],
     bi: T,
-    weight: f64,
-    cube: &mut CutCube<T>,
-    mask_weight: &mut Vec<f64>,
+    ws: &mut Workspace<T>,
     want_grad: bool,
-) -> (T, Option<(T, Vec<T>)>) {
-    match act {
-        Activation::Linear => linear_output(family, i, row, bi, weight, want_grad),
-        Activation::Relu => relu_output(family, i, row, bi, weight, 0.0, cube, mask_weight, want_grad),
-        Activation::LeakyRelu { alpha } => {
-            relu_output(family, i, row, bi, weight, alpha, cube, mask_weight, want_grad)
-        }
+) -> T {
+    match ctx.act {
+        Activation::Linear => linear_output(ctx, i, row, bi, ws, want_grad),
+        Activation::Relu => relu_output(ctx, i, row, bi, 0.0, ws, want_grad),
+        Activation::LeakyRelu { alpha } => relu_output(ctx, i, row, bi, alpha, ws, want_grad),
         Activation::Gelu | Activation::Softplus => {
-            unreachable!("closed form requested for a smooth activation (checked in Evaluator::new)")
+            unreachable!(
+                "closed form requested for a smooth activation (checked in Evaluator::new)"
+            )
         }
     }
 }
@@ -569,89 +637,76 @@ fn product_weights(density: &[f64], out: &mut Vec<f64>) {
     }
 }
 
-/// ReLU (α = 0) and leaky ReLU outputs from the cut-cube moments of f and of −f.
-#[allow(clippy::too_many_arguments)]
+/// ReLU (α = 0) and leaky ReLU outputs from the cut-cube moments of f and, for α ≠ 0, of −f:
+/// the terms `−E_V[f₊] + E[f₊²]` and `α E_V[f₋] + α² E[f₋²]` (E_V[g] = 2 E[x_i g]).
 fn relu_output<T: Real>(
-    family: &ActiveSetFamily,
+    ctx: &Context,
     i: usize,
     row: &[T],
     bi: T,
-    weight: f64,
     alpha: f64,
-    cube: &mut CutCube<T>,
-    mask_weight: &mut Vec<f64>,
+    ws: &mut Workspace<T>,
     want_grad: bool,
-) -> (T, Option<(T, Vec<T>)>) {
-    let n = row.len();
+) -> T {
     let mut total = T::zero();
-    let mut gb = T::zero();
-    let mut grow = vec![T::zero(); if want_grad { n } else { 0 }];
-    // One (coordinates, [(mask, probability)]) group per table.
-    let groups: Vec<(Vec<usize>, Vec<(usize, f64)>)> = match family {
-        ActiveSetFamily::Product { coords, density } => {
-            product_weights(density, mask_weight);
-            let roots = mask_weight
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| **w > 0.0)
-                .map(|(mask, w)| (mask, *w))
-                .collect();
-            vec![(coords.clone(), roots)]
-        }
-        ActiveSetFamily::List(sets) => sets
-            .iter()
-            .map(|(s, p)| (s.clone(), vec![((1usize << s.len()) - 1, *p)]))
-            .collect(),
-    };
-    let sides: &[(f64, f64, f64)] = if alpha == 0.0 {
-        // (sign of f, coefficient of E_V[(±f)₊] = 2E[x(±f)₊], coefficient of E[(±f)₊²])
-        &[(1.0, -1.0, 1.0)]
+    let weight = ctx.weights[i];
+    // (sign of f, coefficient of E_V[(±f)₊], coefficient of E[(±f)₊²])
+    let sides = [(1.0, -1.0, 1.0), (-1.0, alpha, alpha * alpha)];
+    let sides = if alpha == 0.0 {
+        &sides[..1]
     } else {
-        &[(1.0, -1.0, 1.0), (-1.0, 0.0, 0.0)]
+        &sides[..]
     };
-    for (coords, roots) in &groups {
-        let own = coords.iter().position(|&j| j == i);
-        let c: Vec<T> = coords.iter().map(|&j| row[j]).collect();
+    for group in ctx.groups {
+        let own = group.coords.iter().position(|&j| j == i);
         let own_bit = own.map_or(0, |o| 1usize << o);
-        for (side, &(sign, cv0, c20)) in sides.iter().enumerate() {
-            let (cv, c2) = if side == 0 { (cv0, c20) } else { (alpha, alpha * alpha) };
-            let cs: Vec<T> = c.iter().map(|x| x.scale(sign)).collect();
-            cube.forward(bi.scale(sign), &cs, own);
-            let mut seeds = Vec::with_capacity(if want_grad { roots.len() } else { 0 });
-            for &(mask, p) in roots {
-                let [f2, _, fv] = cube.root(mask);
+        for &(sign, cv, c2) in sides {
+            ws.c.clear();
+            ws.c.extend(group.coords.iter().map(|&j| row[j].scale(sign)));
+            ws.cube.forward(bi.scale(sign), &ws.c, own);
+            ws.seeds.clear();
+            for &(mask, p) in &group.roots {
+                let [f2, _, fv] = ws.cube.root(mask);
                 let pw = p * weight;
-                if side == 0 && mask & own_bit != 0 {
+                if sign > 0.0 && mask & own_bit != 0 {
                     total += T::cst(pw / 3.0);
                 }
                 total += (fv.scale(cv) + f2.scale(c2)).scale(pw);
                 if want_grad {
-                    seeds.push((mask, [T::cst(pw * c2), T::zero(), T::cst(pw * cv)]));
+                    ws.seeds
+                        .push((mask, [T::cst(pw * c2), T::zero(), T::cst(pw * cv)]));
                 }
             }
             if want_grad {
-                let (db, dc) = cube.backward(&seeds);
-                gb += db.scale(sign);
-                for (k, &j) in coords.iter().enumerate() {
-                    grow[j] += dc[k].scale(sign);
+                let (db, dc) = ws.cube.backward(&ws.seeds);
+                ws.b_bar[i] += db.scale(sign);
+                let n = row.len();
+                for (k, &j) in group.coords.iter().enumerate() {
+                    ws.gram_bar[i * n + j] += dc[k].scale(sign);
                 }
             }
         }
     }
-    (total, want_grad.then_some((gb, grow)))
+    total
 }
 
 /// Linear output: the residual `r = x_i − b_i − Σ_j M_ij x_j = −b_i + Σ_j d_j x_j` with
-/// `d_j = δ_ij − M_ij`; `E r² = (E r)² + Var r` (both terms non-negative, no cancellation).
+/// `d_j = δ_ij − M_ij`.
+///
+/// # Formula
+/// `E r² = (E r)² + Var r` with `E x_j = p_j/2`, `Var x_j = p_j/3 − p_j²/4` (independent) or
+/// `1/2`, `1/12` for the members of an explicit active set. Both terms are non-negative, so
+/// there is no cancellation. Derivatives: `∂/∂b_i = −2 E r`, `∂/∂d_j = 2 E r E x_j + 2 d_j Var x_j`.
 fn linear_output<T: Real>(
-    family: &ActiveSetFamily,
+    ctx: &Context,
     i: usize,
     row: &[T],
     bi: T,
-    weight: f64,
+    ws: &mut Workspace<T>,
     want_grad: bool,
-) -> (T, Option<(T, Vec<T>)>) {
+) -> T {
     let n = row.len();
+    let weight = ctx.weights[i];
     let d = |j: usize| {
         if j == i {
             T::cst(1.0) - row[j]
@@ -660,13 +715,12 @@ fn linear_output<T: Real>(
         }
     };
     let mut total = T::zero();
-    let mut gb = T::zero();
-    let mut grow = vec![T::zero(); n];
     // Each group: features with their (E x_j, Var x_j) and the group's probability.
-    let mut accumulate = |items: &[(usize, f64, f64)], prob: f64| {
+    let mut accumulate = |items: &mut dyn Iterator<Item = (usize, f64, f64)>, prob: f64| {
+        let items: Vec<(usize, f64, f64)> = items.collect();
         let mut mean = -bi;
         let mut var = T::zero();
-        for &(j, ex, vx) in items {
+        for &(j, ex, vx) in &items {
             let dj = d(j);
             mean += dj.scale(ex);
             var += (dj * dj).scale(vx);
@@ -674,32 +728,29 @@ fn linear_output<T: Real>(
         let pw = prob * weight;
         total += (mean * mean + var).scale(pw);
         if want_grad {
-            gb -= mean.scale(2.0 * pw);
-            for &(j, ex, vx) in items {
+            ws.b_bar[i] -= mean.scale(2.0 * pw);
+            for &(j, ex, vx) in &items {
                 // ∂/∂M_ij = −∂/∂d_j
-                grow[j] -= (mean.scale(2.0 * ex) + d(j).scale(2.0 * vx)).scale(pw);
+                ws.gram_bar[i * n + j] -= (mean.scale(2.0 * ex) + d(j).scale(2.0 * vx)).scale(pw);
             }
         }
     };
-    match family {
+    match ctx.family {
         ActiveSetFamily::Product { coords, density } => {
-            let items: Vec<(usize, f64, f64)> = coords
+            let mut items = coords
                 .iter()
                 .zip(density)
-                .map(|(&j, &p)| (j, p / 2.0, p / 3.0 - p * p / 4.0))
-                .collect();
-            accumulate(&items, 1.0);
+                .map(|(&j, &p)| (j, p / 2.0, p / 3.0 - p * p / 4.0));
+            accumulate(&mut items, 1.0);
         }
         ActiveSetFamily::List(sets) => {
             for (s, p) in sets {
-                let items: Vec<(usize, f64, f64)> =
-                    s.iter().map(|&j| (j, 0.5, 1.0 / 12.0)).collect();
-                accumulate(&items, *p);
+                let mut items = s.iter().map(|&j| (j, 0.5, 1.0 / 12.0));
+                accumulate(&mut items, *p);
             }
         }
     }
-    // E[x_i²] − 2E[x_i·x_i-part] is inside (E r)² + Var r already: x_i enters r through d_i.
-    (total, want_grad.then_some((gb, grow)))
+    total
 }
 
 /// Number of cut-cube states one evaluation visits (for cost messages and benchmarks).

@@ -321,10 +321,13 @@ mod tests {
 
     #[test]
     fn parameter_vector_round_trips() {
-        let m = Model::from_rows(&[vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]], &[7.0, 8.0, 9.0])
-            .unwrap()
-            .with_w_out(DMatrix::from_fn(3, 2, |i, j| (i * 2 + j) as f64))
-            .unwrap();
+        let m = Model::from_rows(
+            &[vec![1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0]],
+            &[7.0, 8.0, 9.0],
+        )
+        .unwrap()
+        .with_w_out(DMatrix::from_fn(3, 2, |i, j| (i * 2 + j) as f64))
+        .unwrap();
         let v = m.to_vec();
         assert_eq!(m.from_vec_like(&v).unwrap(), m);
     }

@@ -23,3 +23,16 @@ pub const MC_SIGMAS: f64 = 4.0;
 pub fn loss_close(approx: f64, exact: f64, total_importance: f64) -> bool {
     (approx - exact).abs() <= LOSS_REL * exact.abs() + LOSS_ABS_PER_IMPORTANCE * total_importance
 }
+
+/// Two critical points are the same (modulo symmetry) when their `M = W_out W` and `b` agree
+/// within this (relative to the largest entry of M, at least 1)...
+pub const SAME_POINT: f64 = 1e-6;
+
+/// ...and their losses within this, relative to max(1, loss).
+pub const SAME_LOSS_REL: f64 = 1e-9;
+
+/// A feature whose embedding norm is below this counts as dropped (not represented).
+pub const DROPPED_NORM: f64 = 1e-6;
+
+/// Two features are antipodal when the cosine of their embeddings is below −1 + this.
+pub const ANTIPODAL_COS: f64 = 1e-6;

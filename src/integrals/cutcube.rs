@@ -131,7 +131,10 @@ impl<T: Real> CutCube<T> {
     /// by density 2x. `c.len()` must be at most [`MAX_COORDS`].
     pub fn forward(&mut self, beta: T, c: &[T], own: Option<usize>) {
         let k = c.len();
-        assert!(k <= MAX_COORDS, "cut-cube table limited to {MAX_COORDS} coordinates");
+        assert!(
+            k <= MAX_COORDS,
+            "cut-cube table limited to {MAX_COORDS} coordinates"
+        );
         debug_assert!(own.is_none_or(|o| o < k));
         self.k = k;
         self.own = own;
@@ -149,7 +152,21 @@ impl<T: Real> CutCube<T> {
             if s > 0 {
                 increment(&mut digits, &mut rmask, &mut tmask);
             }
-            self.table[s] = self.node(s, rmask, tmask, own_bit);
+            let (done, rest) = self.table.split_at_mut(s);
+            rest[0] = node(
+                done,
+                &self.c,
+                NodeSums {
+                    beta: self.beta_t[tmask],
+                    lo: self.lo[rmask],
+                    hi: self.hi[rmask],
+                    sum: self.sum[rmask],
+                    sumsq: self.sumsq[rmask],
+                },
+                s,
+                rmask,
+                own_bit,
+            );
         }
     }
 
@@ -178,70 +195,20 @@ impl<T: Real> CutCube<T> {
             let prev = mask & (mask - 1);
             let cj = self.c[j];
             let neg = cj.re() < 0.0;
-            self.lo[mask] = if neg { self.lo[prev] + cj } else { self.lo[prev] };
-            self.hi[mask] = if neg { self.hi[prev] } else { self.hi[prev] + cj };
+            self.lo[mask] = if neg {
+                self.lo[prev] + cj
+            } else {
+                self.lo[prev]
+            };
+            self.hi[mask] = if neg {
+                self.hi[prev]
+            } else {
+                self.hi[prev] + cj
+            };
             self.sum[mask] = self.sum[prev] + cj;
             self.sumsq[mask] = self.sumsq[prev] + cj * cj;
             self.beta_t[mask] = self.beta_t[prev] + cj;
         }
-    }
-
-    #[inline]
-    fn node(&self, s: usize, rmask: usize, tmask: usize, own_bit: usize) -> Moments<T> {
-        let beta = self.beta_t[tmask];
-        let hi = self.hi[rmask];
-        if (beta + hi).re() <= 0.0 {
-            return [T::zero(); 3];
-        }
-        let lo = self.lo[rmask];
-        let own_in = rmask & own_bit != 0;
-        if (beta + lo).re() >= 0.0 {
-            let mean = beta + self.sum[rmask].scale(0.5);
-            let f2 = mean * mean + self.sumsq[rmask].scale(1.0 / 12.0);
-            let fv = if own_in {
-                mean + self.c[own_bit.trailing_zeros() as usize].scale(1.0 / 6.0)
-            } else {
-                T::zero()
-            };
-            return [f2, mean, fv];
-        }
-        let delta = hi - lo;
-        let theta = -(beta + lo) / delta;
-        let one_minus = T::cst(1.0) - theta;
-        let (mut acc2, mut acc1, mut accv) = (T::zero(), T::zero(), T::zero());
-        let mut a_own = T::zero();
-        let mut m = rmask;
-        while m != 0 {
-            let j = m.trailing_zeros() as usize;
-            m &= m - 1;
-            let (a, b) = if self.c[j].re() >= 0.0 {
-                (theta, one_minus)
-            } else {
-                (one_minus, theta)
-            };
-            // b = 1 − a; child at x_j = 1 is s − 3^j, at x_j = 0 is s − 2·3^j.
-            let c1 = &self.table[s - POW3[j]];
-            let c0 = &self.table[s - 2 * POW3[j]];
-            acc2 += b * c1[0] + a * c0[0];
-            acc1 += b * c1[1] + a * c0[1];
-            if own_in {
-                if (1 << j) == own_bit {
-                    accv += (b * c1[1]).scale(2.0);
-                    a_own = a;
-                } else {
-                    accv += b * c1[2] + a * c0[2];
-                }
-            }
-        }
-        let kr = rmask.count_ones() as f64;
-        let f2 = acc2.scale(1.0 / (kr + 2.0));
-        let f1 = acc1.scale(1.0 / (kr + 1.0));
-        let fv = if own_in {
-            (accv + (a_own * f1).scale(2.0)).scale(1.0 / (kr + 2.0))
-        } else {
-            T::zero()
-        };
-        [f2, f1, fv]
     }
 
     /// Reverse sweep. `seeds` are (free-set mask, adjoint of `[F2, F1, FV]`) for root states;
@@ -339,7 +306,11 @@ impl<T: Real> CutCube<T> {
                 let j = m.trailing_zeros() as usize;
                 m &= m - 1;
                 let pos = self.c[j].re() >= 0.0;
-                let (a, b) = if pos { (theta, one_minus) } else { (one_minus, theta) };
+                let (a, b) = if pos {
+                    (theta, one_minus)
+                } else {
+                    (one_minus, theta)
+                };
                 let (i1, i0) = (s - POW3[j], s - 2 * POW3[j]);
                 if (1 << j) == own_bit {
                     let c1f1 = self.table[i1][1];
@@ -361,7 +332,11 @@ impl<T: Real> CutCube<T> {
             let j = m.trailing_zeros() as usize;
             m &= m - 1;
             let pos = self.c[j].re() >= 0.0;
-            let (a, b) = if pos { (theta, one_minus) } else { (one_minus, theta) };
+            let (a, b) = if pos {
+                (theta, one_minus)
+            } else {
+                (one_minus, theta)
+            };
             let (i1, i0) = (s - POW3[j], s - 2 * POW3[j]);
             let (c1, c0) = (self.table[i1], self.table[i0]);
             self.adj[i1][0] += (g2 * b).scale(d2);
@@ -406,6 +381,101 @@ impl<T: Real> CutCube<T> {
         }
         (b_bar, c_bar)
     }
+}
+
+/// The per-subset sums a node needs.
+struct NodeSums<T> {
+    beta: T,
+    lo: T,
+    hi: T,
+    sum: T,
+    sumsq: T,
+}
+
+/// `1/(k+1)` and `1/(k+2)` for k free coordinates (avoids two divisions per state).
+const INV: [f64; MAX_COORDS + 3] = {
+    let mut t = [0.0; MAX_COORDS + 3];
+    let mut k = 0;
+    while k < MAX_COORDS + 3 {
+        t[k] = 1.0 / (k as f64 + 1.0);
+        k += 1;
+    }
+    t
+};
+
+/// One state of the forward recursion; `done` holds every state with a smaller index.
+#[inline(always)]
+fn node<T: Real>(
+    done: &[Moments<T>],
+    c: &[T],
+    sums: NodeSums<T>,
+    s: usize,
+    rmask: usize,
+    own_bit: usize,
+) -> Moments<T> {
+    let NodeSums {
+        beta,
+        lo,
+        hi,
+        sum,
+        sumsq,
+    } = sums;
+    if (beta + hi).re() <= 0.0 {
+        return [T::zero(); 3];
+    }
+    let own_in = rmask & own_bit != 0;
+    if (beta + lo).re() >= 0.0 {
+        let mean = beta + sum.scale(0.5);
+        let f2 = mean * mean + sumsq.scale(1.0 / 12.0);
+        let fv = if own_in {
+            mean + c[own_bit.trailing_zeros() as usize].scale(1.0 / 6.0)
+        } else {
+            T::zero()
+        };
+        return [f2, mean, fv];
+    }
+    let theta = -(beta + lo) / (hi - lo);
+    let one_minus = T::cst(1.0) - theta;
+    let (mut acc2, mut acc1, mut accv) = (T::zero(), T::zero(), T::zero());
+    let mut a_own = T::zero();
+    let mut m = rmask;
+    while m != 0 {
+        let j = m.trailing_zeros() as usize;
+        m &= m - 1;
+        // a = anchor coordinate, b = 1 − a.
+        let (a, b) = if c[j].re() >= 0.0 {
+            (theta, one_minus)
+        } else {
+            (one_minus, theta)
+        };
+        debug_assert!(s >= 2 * POW3[j]);
+        // SAFETY: digit j of s is 2 (j is free), so s ≥ 2·3^j and both children precede s.
+        let (c1, c0) = unsafe {
+            (
+                done.get_unchecked(s - POW3[j]),
+                done.get_unchecked(s - 2 * POW3[j]),
+            )
+        };
+        acc2 += b * c1[0] + a * c0[0];
+        acc1 += b * c1[1] + a * c0[1];
+        if own_in {
+            if (1 << j) == own_bit {
+                accv += (b * c1[1]).scale(2.0);
+                a_own = a;
+            } else {
+                accv += b * c1[2] + a * c0[2];
+            }
+        }
+    }
+    let kr = rmask.count_ones() as usize;
+    let f2 = acc2.scale(INV[kr + 1]);
+    let f1 = acc1.scale(INV[kr]);
+    let fv = if own_in {
+        (accv + (a_own * f1).scale(2.0)).scale(INV[kr + 1])
+    } else {
+        T::zero()
+    };
+    [f2, f1, fv]
 }
 
 /// Base-3 counter step: digits 0 (fixed at 0), 1 (fixed at 1, in T), 2 (free, in R).

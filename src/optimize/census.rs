@@ -1,0 +1,204 @@
+//! Multi-start global search: many seeded starts minimised in parallel, the results merged
+//! modulo the symmetries and listed with how often each was reached.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+use super::{minimize_local, LocalMinimum, MinimizeOptions};
+use crate::error::{Error, Result};
+use crate::geometry::{geometry, Geometry};
+use crate::loss::Objective;
+use crate::model::Model;
+use crate::tolerance;
+use nalgebra::{DMatrix, DVector};
+
+/// Options of a census.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CensusOptions {
+    n: usize,
+    m: usize,
+    restarts: usize,
+    seed: u64,
+    untied: bool,
+    minimize: MinimizeOptions,
+}
+
+impl CensusOptions {
+    /// A census of models with n features and m hidden dimensions: 16 starts, seed 0, tied.
+    pub fn new(n: usize, m: usize) -> Result<Self> {
+        if n == 0 || m == 0 {
+            return Err(Error::invalid(format!(
+                "n and m must be at least 1 (got n = {n}, m = {m})"
+            )));
+        }
+        Ok(CensusOptions {
+            n,
+            m,
+            restarts: 16,
+            seed: 0,
+            untied: false,
+            minimize: MinimizeOptions::default(),
+        })
+    }
+
+    /// Number of starts (≥ 1).
+    pub fn with_restarts(mut self, k: usize) -> Result<Self> {
+        if k == 0 {
+            return Err(Error::invalid("--restarts must be at least 1"));
+        }
+        self.restarts = k;
+        Ok(self)
+    }
+
+    /// The seed of all starts.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Untied models (a separate W_out).
+    pub fn with_untied(mut self, untied: bool) -> Self {
+        self.untied = untied;
+        self
+    }
+
+    /// Options of each local minimisation.
+    pub fn with_minimize(mut self, opts: MinimizeOptions) -> Self {
+        self.minimize = opts;
+        self
+    }
+
+    /// Number of starts.
+    pub fn restarts(&self) -> usize {
+        self.restarts
+    }
+}
+
+/// One distinct critical point found by the census.
+#[derive(Debug, Clone)]
+pub struct CriticalPoint {
+    /// The point (the representative with the smallest gradient among those merged).
+    pub minimum: LocalMinimum,
+    /// How many starts reached it.
+    pub count: usize,
+    /// Its geometry.
+    pub geometry: Geometry,
+}
+
+/// The distinct critical points, lowest loss first.
+#[derive(Debug, Clone)]
+pub struct Census {
+    /// Distinct points.
+    pub points: Vec<CriticalPoint>,
+    /// Number of starts.
+    pub starts: usize,
+}
+
+impl Census {
+    /// The lowest-loss point.
+    pub fn best(&self) -> &CriticalPoint {
+        &self.points[0]
+    }
+}
+
+/// Start `k` of a census: even k — the notebook's xavier-normal scale (std √(2/(n+m)), b = 0);
+/// odd k — wider (std 1, b ~ U[−½, ½]) to reach basins xavier starts miss.
+pub fn start_model(n: usize, m: usize, untied: bool, seed: u64, k: usize) -> Result<Model> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(k as u64);
+    let wide = k % 2 == 1;
+    let std = if wide {
+        1.0
+    } else {
+        (2.0 / (n + m) as f64).sqrt()
+    };
+    let normal = |rng: &mut ChaCha8Rng| -> f64 { std * rng.sample::<f64, _>(StandardNormal) };
+    let w = DMatrix::from_fn(m, n, |_, _| normal(&mut rng));
+    let w_out = untied.then(|| DMatrix::from_fn(n, m, |_, _| normal(&mut rng)));
+    let b = DVector::from_fn(n, |_, _| {
+        if wide {
+            rng.random_range(-0.5..0.5)
+        } else {
+            0.0
+        }
+    });
+    let model = Model::new(w, b)?;
+    match w_out {
+        Some(wo) => model.with_w_out(wo),
+        None => Ok(model),
+    }
+}
+
+/// Runs the census: `restarts` seeded starts, minimised in parallel, merged modulo symmetry.
+pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
+    if obj.n() != opts.n {
+        return Err(Error::invalid(format!(
+            "the data describe {} features but the census is for n = {}",
+            obj.n(),
+            opts.n
+        )));
+    }
+    obj.check_closed_form_size()?;
+    let results: Vec<Result<LocalMinimum>> = (0..opts.restarts)
+        .into_par_iter()
+        .map(|k| {
+            let start = start_model(opts.n, opts.m, opts.untied, opts.seed, k)?;
+            minimize_local(obj, &start, &opts.minimize)
+        })
+        .collect();
+    let mut points: Vec<CriticalPoint> = Vec::new();
+    for r in results {
+        let lm = r?;
+        let relu = obj.activation() == crate::model::Activation::Relu;
+        match points
+            .iter_mut()
+            .find(|p| same_point(&p.minimum, &lm, relu))
+        {
+            Some(p) => {
+                p.count += 1;
+                if lm.grad_norm < p.minimum.grad_norm {
+                    p.geometry = geometry(&lm.model);
+                    p.minimum = lm;
+                }
+            }
+            None => points.push(CriticalPoint {
+                geometry: geometry(&lm.model),
+                minimum: lm,
+                count: 1,
+            }),
+        }
+    }
+    points.sort_by(|a, b| a.minimum.loss.total_cmp(&b.minimum.loss));
+    Ok(Census {
+        points,
+        starts: opts.restarts,
+    })
+}
+
+/// Same critical point modulo the symmetries: equal `M = W_out W` and `b` (and loss). With a
+/// ReLU output, a feature whose output is identically 0 (`b_i + Σ_j max(M_ij, 0) ≤ 0`) has a
+/// flat bias, so its bias is compared only through that condition.
+pub fn same_point(a: &LocalMinimum, b: &LocalMinimum, relu: bool) -> bool {
+    let scale = 1.0f64.max(a.loss.abs());
+    if (a.loss - b.loss).abs() > tolerance::SAME_LOSS_REL * scale {
+        return false;
+    }
+    let (ga, gb) = (a.model.gram(), b.model.gram());
+    let s = 1.0f64.max(ga.amax());
+    if (&ga - &gb).amax() > tolerance::SAME_POINT * s {
+        return false;
+    }
+    let silent = |g: &DMatrix<f64>, bias: f64, i: usize| {
+        relu && bias + g.row(i).iter().map(|v| v.max(0.0)).sum::<f64>() <= 0.0
+    };
+    (0..ga.nrows()).all(|i| {
+        let (ba, bb) = (a.model.b()[i], b.model.b()[i]);
+        match (silent(&ga, ba, i), silent(&gb, bb, i)) {
+            (true, true) => true,
+            (false, false) => (ba - bb).abs() <= tolerance::SAME_POINT * s,
+            _ => false,
+        }
+    })
+}

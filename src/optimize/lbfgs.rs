@@ -1,0 +1,103 @@
+//! L-BFGS with a More–Thuente line search (argmin), run in chunks so that a line-search
+//! failure near the minimum (expected once the gradient is at rounding level) never loses
+//! the best point found so far.
+
+use argmin::core::{Executor, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use nalgebra::DVector;
+
+use super::problem::LossProblem;
+
+/// Settings of the L-BFGS stage.
+#[derive(Debug, Clone, Copy)]
+pub struct LbfgsSettings {
+    /// Stop when the gradient's Euclidean norm is below this.
+    pub grad_tol: f64,
+    /// Iterations at most (over all chunks).
+    pub max_iters: u64,
+    /// History length.
+    pub memory: usize,
+}
+
+impl Default for LbfgsSettings {
+    fn default() -> Self {
+        LbfgsSettings {
+            grad_tol: 1e-12,
+            max_iters: 5000,
+            memory: 10,
+        }
+    }
+}
+
+/// Iterations per chunk: long enough for L-BFGS's memory to pay off.
+const CHUNK: u64 = 250;
+
+/// Minimises from `x0`; returns the best point and the iterations used.
+pub fn run(
+    problem: LossProblem,
+    x0: DVector<f64>,
+    s: &LbfgsSettings,
+) -> (LossProblem, DVector<f64>, u64) {
+    let mut problem = problem;
+    let mut x = x0;
+    let mut used = 0u64;
+    let (mut fx, g) = problem.loss_grad(x.as_slice());
+    let mut gnorm = norm(&g);
+    while used < s.max_iters && gnorm > s.grad_tol {
+        let iters = CHUNK.min(s.max_iters - used);
+        let linesearch = match MoreThuenteLineSearch::new().with_c(1e-4, 0.9) {
+            Ok(l) => l,
+            Err(_) => break,
+        };
+        let solver = match LBFGS::new(linesearch, s.memory)
+            .with_tolerance_grad(s.grad_tol)
+            .and_then(|l| l.with_tolerance_cost(0.0))
+        {
+            Ok(l) => l,
+            Err(_) => break,
+        };
+        // Keep a copy: the executor owns the problem and drops it on error.
+        let fallback = problem.clone_fresh();
+        let result = Executor::new(problem, solver)
+            .configure(|st| st.param(x.clone()).max_iters(iters))
+            .run();
+        match result {
+            Ok(mut res) => {
+                let its = res.state.get_iter().max(1);
+                used += its;
+                let best = res.state.take_best_param();
+                problem = res.problem.take_problem().unwrap_or(fallback);
+                if let Some(b) = best {
+                    let (fb, gb) = problem.loss_grad(b.as_slice());
+                    if fb <= fx {
+                        let progressed = fb < fx || norm(&gb) < gnorm;
+                        x = b;
+                        fx = fb;
+                        gnorm = norm(&gb);
+                        if !progressed {
+                            break;
+                        }
+                    } else {
+                        break;
+                    }
+                } else {
+                    break;
+                }
+                if its < iters {
+                    // The solver stopped on its own (converged or could not progress).
+                    break;
+                }
+            }
+            Err(_) => {
+                problem = fallback;
+                break;
+            }
+        }
+    }
+    (problem, x, used)
+}
+
+fn norm(g: &[f64]) -> f64 {
+    g.iter().map(|v| v * v).sum::<f64>().sqrt()
+}

@@ -1,0 +1,202 @@
+//! Exact minimisation of the loss (the only module that uses argmin).
+//!
+//! [`minimize_local`] runs L-BFGS with a More–Thuente line search ([`lbfgs`]) and polishes
+//! with a trust-region Newton method on the exact Hessian ([`polish`]) until ‖∇L‖ reaches
+//! rounding level, then classifies the point from the Hessian spectrum with the symmetry
+//! directions separated ([`classify`]). [`census`] runs many seeded starts in parallel and
+//! lists the distinct critical points found.
+
+pub mod census;
+pub mod classify;
+pub mod lbfgs;
+pub mod newton;
+pub mod polish;
+pub mod problem;
+
+use nalgebra::DVector;
+
+use crate::error::{Error, Result};
+use crate::loss::Objective;
+use crate::model::Model;
+use classify::Spectrum;
+use problem::LossProblem;
+
+pub use census::{census, Census, CensusOptions, CriticalPoint};
+pub use classify::Kind;
+
+/// Options of one local minimisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinimizeOptions {
+    lbfgs: lbfgs::LbfgsSettings,
+    polish_tol: f64,
+    polish_iters: u64,
+    no_bias: bool,
+    fixed: Vec<(usize, f64)>,
+}
+
+impl Default for MinimizeOptions {
+    fn default() -> Self {
+        MinimizeOptions {
+            lbfgs: lbfgs::LbfgsSettings::default(),
+            polish_tol: 1e-13,
+            polish_iters: 200,
+            no_bias: false,
+            fixed: Vec::new(),
+        }
+    }
+}
+
+impl PartialEq for lbfgs::LbfgsSettings {
+    fn eq(&self, o: &Self) -> bool {
+        self.grad_tol == o.grad_tol && self.max_iters == o.max_iters && self.memory == o.memory
+    }
+}
+
+impl MinimizeOptions {
+    /// Defaults: L-BFGS to ‖∇L‖ ≤ 1e-12 (at most 5000 iterations), trust-region polish to 1e-13.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Iteration limit of the L-BFGS stage (≥ 1).
+    pub fn with_max_iters(mut self, iters: u64) -> Result<Self> {
+        if iters == 0 {
+            return Err(Error::invalid("the iteration limit must be at least 1"));
+        }
+        self.lbfgs.max_iters = iters;
+        Ok(self)
+    }
+
+    /// Gradient-norm target of the L-BFGS stage (> 0).
+    pub fn with_grad_tol(mut self, tol: f64) -> Result<Self> {
+        if !(tol > 0.0 && tol.is_finite()) {
+            return Err(Error::invalid("the gradient tolerance must be positive"));
+        }
+        self.lbfgs.grad_tol = tol;
+        Ok(self)
+    }
+
+    /// Hold every bias at 0 (McGrath's setting).
+    pub fn with_no_bias(mut self, no_bias: bool) -> Self {
+        self.no_bias = no_bias;
+        self
+    }
+
+    /// Hold parameter `index` ([`Model::to_vec`] order) at `value`.
+    pub fn with_fixed(mut self, index: usize, value: f64) -> Result<Self> {
+        if !value.is_finite() {
+            return Err(Error::invalid("a fixed parameter value must be finite"));
+        }
+        self.fixed.push((index, value));
+        Ok(self)
+    }
+
+    /// Whether biases are held at 0.
+    pub fn no_bias(&self) -> bool {
+        self.no_bias
+    }
+
+    /// Applies the fixed values and returns the model to start from and the free indices.
+    pub fn prepare(&self, start: &Model) -> Result<(Model, Vec<usize>)> {
+        let mut v = start.to_vec();
+        let np = v.len();
+        let n = start.n();
+        let mut free = vec![true; np];
+        if self.no_bias {
+            for k in np - n..np {
+                v[k] = 0.0;
+                free[k] = false;
+            }
+        }
+        for &(k, val) in &self.fixed {
+            if k >= np {
+                return Err(Error::invalid(format!(
+                    "fixed parameter index {k} is out of range (the model has {np} parameters)"
+                )));
+            }
+            v[k] = val;
+            free[k] = false;
+        }
+        let free: Vec<usize> = (0..np).filter(|&k| free[k]).collect();
+        if free.is_empty() {
+            return Err(Error::invalid(
+                "every parameter is fixed; nothing to minimise",
+            ));
+        }
+        Ok((start.from_vec_like(&v)?, free))
+    }
+}
+
+/// Newton steps on the gradient after the trust-region polish (quadratic convergence needs few).
+const NEWTON_STEPS: usize = 12;
+
+/// A point reached by local minimisation.
+#[derive(Debug, Clone)]
+pub struct LocalMinimum {
+    /// The parameters.
+    pub model: Model,
+    /// The exact loss there.
+    pub loss: f64,
+    /// Euclidean norm of the gradient over the free parameters.
+    pub grad_norm: f64,
+    /// Hessian spectrum over the free parameters, symmetry directions separated.
+    pub spectrum: Spectrum,
+    /// L-BFGS and trust-region iterations used.
+    pub iterations: (u64, u64),
+}
+
+/// Minimises the exact loss from `start` (L-BFGS, then trust-region polish), then classifies
+/// the point reached.
+pub fn minimize_local(
+    obj: &Objective,
+    start: &Model,
+    opts: &MinimizeOptions,
+) -> Result<LocalMinimum> {
+    let (start, free) = opts.prepare(start)?;
+    let problem = LossProblem::new(obj, &start, free)?;
+    let x0 = problem.restrict(&start.to_vec());
+    let (problem, x, it1) = lbfgs::run(problem, x0, &opts.lbfgs);
+    let (problem, x, it2) = polish::run(problem, x, opts.polish_tol, opts.polish_iters);
+    let (x, it3) = newton::run(&problem, x, opts.polish_tol, NEWTON_STEPS);
+    finish(&problem, &start, x.as_slice(), (it1, it2 + it3 as u64))
+}
+
+/// Evaluates and classifies the point `x` of `problem` without moving it.
+fn finish(
+    problem: &LossProblem,
+    like: &Model,
+    x: &[f64],
+    iterations: (u64, u64),
+) -> Result<LocalMinimum> {
+    let (loss, g) = problem.loss_grad(x);
+    let grad_norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let full = problem.expand(x);
+    let model = like.from_vec_like(&full)?;
+    let h = problem.hessian_free(x);
+    let (m, n, tied) = problem.shape();
+    let spectrum = classify::spectrum(&h, &full, problem.free(), m, n, tied);
+    Ok(LocalMinimum {
+        model,
+        loss,
+        grad_norm,
+        spectrum,
+        iterations,
+    })
+}
+
+/// Loss, gradient norm and Hessian classification at `model` itself (no minimisation).
+pub fn inspect(obj: &Objective, model: &Model, opts: &MinimizeOptions) -> Result<LocalMinimum> {
+    let (_, free) = opts.prepare(model)?;
+    let problem = LossProblem::new(obj, model, free)?;
+    let x = problem.restrict(&model.to_vec());
+    finish(&problem, model, x.as_slice(), (0, 0))
+}
+
+/// Euclidean distance between two models' parameter vectors.
+pub fn distance(a: &Model, b: &Model) -> f64 {
+    let (va, vb) = (a.to_vec(), b.to_vec());
+    if va.len() != vb.len() {
+        return f64::INFINITY;
+    }
+    DVector::from_vec(va).metric_distance(&DVector::from_vec(vb))
+}
