@@ -271,3 +271,42 @@ fn divergence_is_an_error_not_a_panic() {
         Err(tms_exact::Error::Numerical(_))
     ));
 }
+
+/// The notebook's run (n = 5, m = 2, batch 1024, 10 000 steps): prints its wall time.
+/// Ignored by default; `cargo test --release --test train -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn notebook_run_timing() {
+    let obj = notebook_objective(5, 0.1);
+    let cfg = TrainConfig::new(5, 2).unwrap();
+    let t = std::time::Instant::now();
+    let run = train(&obj, &cfg, false).unwrap();
+    let dt = t.elapsed();
+    println!(
+        "10k steps, batch 1024, n=5, m=2: {:.3} s (sampled {:.6}, exact {:.6})",
+        dt.as_secs_f64(),
+        run[0].sampled_loss,
+        run[0].exact_loss.unwrap()
+    );
+}
+
+#[test]
+fn exact_loss_only_when_a_closed_form_exists() {
+    let cfg = TrainConfig::new(3, 2)
+        .unwrap()
+        .with_steps(20)
+        .unwrap()
+        .with_batch(16)
+        .unwrap();
+    let relu = notebook_objective(3, 0.5);
+    let gelu = relu
+        .clone()
+        .with_activation(tms_exact::model::Activation::Gelu);
+    let r = train(&relu, &cfg, false).unwrap();
+    let g = train(&gelu, &cfg, false).unwrap();
+    // Exact loss agrees with the closed form of the returned model.
+    let l = tms_exact::loss::loss(&r[0].model, &relu).unwrap().loss;
+    assert_eq!(r[0].exact_loss, Some(l));
+    assert_eq!(g[0].exact_loss, None);
+    assert!(g[0].sampled_loss.is_finite());
+}

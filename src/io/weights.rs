@@ -481,15 +481,11 @@ fn assemble(w: Named, b: Option<Named>, layout: Option<Layout>) -> Msg<Vec<Insta
         Layout::FeaturesHidden => (d1, d2),
         Layout::HiddenFeatures => (d2, d1),
     };
-    let layout_words = |l: Layout| {
-        format!(
-            "{l}{}",
-            if l == layout && !explicit {
-                " (the default)"
-            } else {
-                ""
-            }
-        )
+    let describe = |l: Layout| match l {
+        Layout::FeaturesHidden => {
+            "features-hidden layout (the notebook's [instance, feature, hidden])"
+        }
+        Layout::HiddenFeatures => "hidden-features layout (ARENA's [instance, hidden, feature])",
     };
     // Bias: [n] for a 2-D W; [k, n] or [n] (shared) for a 3-D W.
     let bias: Option<(Vec<f64>, bool)> = match &b {
@@ -521,18 +517,19 @@ fn assemble(w: Named, b: Option<Named>, layout: Option<Layout>) -> Msg<Vec<Insta
                 };
                 let hint = if bl == other_n {
                     format!(
-                        "; it would match under the {} layout — is the file in that layout?",
-                        layout.other()
+                        "; it would match under the {} — is the file in that layout?",
+                        describe(layout.other())
                     )
                 } else {
                     String::new()
                 };
                 return Err(format!(
                     "bias '{}' has {bl} entries per instance but W of shape {:?} has {n} features \
-                     under the {} layout{hint}",
+                     under the {}{}{hint}",
                     bn.name,
                     wa.shape,
-                    layout_words(layout)
+                    describe(layout),
+                    if explicit { "" } else { ", the default" }
                 ));
             }
             if !shared && bk != k {
