@@ -26,5 +26,6 @@ pub mod model;
 pub mod optimize;
 pub mod tolerance;
 pub mod train;
+pub mod verify;
 
 pub use error::{Error, Result};

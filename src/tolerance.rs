@@ -36,3 +36,17 @@ pub const DROPPED_NORM: f64 = 1e-6;
 
 /// Two features are antipodal when the cosine of their embeddings is below −1 + this.
 pub const ANTIPODAL_COS: f64 = 1e-6;
+
+/// Verdicts: a trained model whose loss exact local minimisation lowers by more than this
+/// (relative) is "not converged".
+pub const NOT_CONVERGED_REL: f64 = 1e-3;
+
+/// Verdicts: a local minimum whose loss is within this (relative) of the best known is the
+/// optimum.
+pub const SAME_OPTIMUM_REL: f64 = 1e-9;
+
+/// Verdicts: relative gaps are measured against max(loss, this).
+pub const VERDICT_LOSS_FLOOR: f64 = 1e-12;
+
+/// A gradient norm this small counts as a critical point.
+pub const CRITICAL_GRAD: f64 = 1e-8;
