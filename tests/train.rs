@@ -230,6 +230,17 @@ fn adam_finds_the_known_n2_m1_optimum() {
         "best exact loss {best} vs optimum {optimum}; all: {:?}",
         run.iter().map(|t| t.exact_loss).collect::<Vec<_>>()
     );
+    // And it is the predicted configuration: |W_1| ≈ 1, W_2 ≈ 0, b_2 ≈ s/2.
+    let t = run
+        .iter()
+        .find(|t| t.exact_loss == Some(best))
+        .expect("best instance");
+    let (w, b) = (t.model.w(), t.model.b());
+    assert!((w[(0, 0)].abs() - 1.0).abs() < 0.02, "W = {w}");
+    assert!(
+        w[(0, 1)].abs() < 0.02 && (b[1] - s / 2.0).abs() < 0.02,
+        "W = {w}, b = {b}"
+    );
 }
 
 #[test]
@@ -280,7 +291,7 @@ fn notebook_run_timing() {
     let obj = notebook_objective(5, 0.1);
     let cfg = TrainConfig::new(5, 2).unwrap();
     let t = std::time::Instant::now();
-    let run = train(&obj, &cfg, false).unwrap();
+    let run = train(&obj, &cfg, std::env::var_os("TMS_PROGRESS").is_some()).unwrap();
     let dt = t.elapsed();
     println!(
         "10k steps, batch 1024, n=5, m=2: {:.3} s (sampled {:.6}, exact {:.6})",
