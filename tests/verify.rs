@@ -94,11 +94,12 @@ fn verify_rejects_mismatched_models() {
     assert!(VerifyOptions::new().with_restarts(0).is_err());
 }
 
-/// How far exact local minimisation may lower the loss of a model Adam trained well: 0.2 % of
-/// its loss (measured: at most 4.6e-4 over 12 seeds at lr 3e-3, batch 1024, 3000 steps). Adam
-/// with a constant learning rate and sampled batches hovers in a noise ball around the
-/// minimum; the exact engine finds the bottom of the same basin.
-const TRAINED_GAP: f64 = 2e-3;
+/// How far exact local minimisation may lower the loss of a model Adam trained well: 2 % of
+/// its loss. Measured at lr 3e-3, batch 1024, 3000 steps: typically 3e-5 … 5e-4, up to 1.4 %
+/// with three equally important features (a flat landscape). Adam with a constant learning
+/// rate and sampled batches hovers in a noise ball around the minimum; the exact engine finds
+/// the bottom of the same basin.
+const TRAINED_GAP: f64 = 0.02;
 
 proptest! {
     #![proptest_config(Config { cases: 6, rng_seed: RngSeed::Fixed(0x7e57_0003), failure_persistence: None, ..Config::default() })]
