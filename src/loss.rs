@@ -534,8 +534,8 @@ fn evaluate<T: Real>(
     let mut gram_bar = vec![T::zero(); if want_grad { n * n } else { 0 }];
     let mut b_bar = vec![T::zero(); if want_grad { n } else { 0 }];
     for ws in &pool[..workers] {
-        for i in 0..n {
-            per[i] += ws.per[i];
+        for (p, x) in per.iter_mut().zip(&ws.per) {
+            *p += *x;
         }
         if want_grad {
             for (g, x) in gram_bar.iter_mut().zip(&ws.gram_bar) {

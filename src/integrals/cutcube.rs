@@ -234,8 +234,8 @@ impl<T: Real> CutCube<T> {
         for &(mask, g) in seeds {
             let s = root_index(mask);
             max_state = max_state.max(s);
-            for q in 0..3 {
-                self.adj[s][q] += g[q];
+            for (a, gq) in self.adj[s].iter_mut().zip(g) {
+                *a += gq;
             }
         }
         if seeds.is_empty() {
