@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::data::{Distribution, PerFeature};
 use crate::error::{Error, Result};
-use crate::integrals::{montecarlo, rational, Estimate};
+use crate::integrals::{montecarlo, quadrature, rational, Estimate};
 use crate::io::model_file::{build_data, parse_distribution, ModelFile};
 use crate::loss::{self, Gradient, Objective, Reduction};
 use crate::model::{Activation, Model};
@@ -93,10 +93,12 @@ impl DataArgs {
             .as_deref()
             .map(|s| PerFeature::parse("sparsity", s))
             .transpose()?;
+        // Density 1 is the default, left unset so the result stays free to change distribution.
         let keep_old_density = density.is_none()
             && sparsity.is_none()
             && distribution == Distribution::Independent
-            && *old.distribution() == Distribution::Independent;
+            && *old.distribution() == Distribution::Independent
+            && old.density().iter().any(|&p| p != 1.0);
         let old_density = keep_old_density.then(|| PerFeature::List(old.density().to_vec()));
         let data = build_data(
             n,
@@ -282,10 +284,8 @@ fn run_loss(args: &LossArgs, out: &mut dyn Write) -> Result<()> {
         }
         Method::Quadrature => {
             let tol = args.tol.unwrap_or(tolerance::QUADRATURE_DEFAULT);
-            estimate(
-                &model,
-                quadrature_route(&model, &objective, tol, args.grad)?,
-            )
+            let est = quadrature::quadrature_loss(&model, &objective, tol, args.grad)?;
+            estimate(&model, est)
         }
         Method::Mc => {
             let samples = args.samples.unwrap_or(100_000);
@@ -344,19 +344,6 @@ fn check_method_flags(args: &LossArgs) -> Result<()> {
 fn estimate(model: &Model, e: Estimate) -> (f64, Vec<f64>, f64, Option<Gradient>) {
     let grad = e.gradient.map(|g| Gradient::from_vec_like(model, &g));
     (e.loss, e.per_feature, e.error, grad)
-}
-
-/// The quadrature route (`integrals::quadrature`), kept behind one function while it is being
-/// written.
-fn quadrature_route(
-    _model: &Model,
-    _obj: &Objective,
-    _tol: f64,
-    _with_gradient: bool,
-) -> Result<Estimate> {
-    Err(Error::invalid(
-        "--method quadrature is not available in this build yet; use --method mc",
-    ))
 }
 
 fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
@@ -549,5 +536,83 @@ pub fn load(model: Option<&Path>, example_name: Option<&str>) -> Result<ModelFil
         _ => Err(Error::invalid(
             "give exactly one of a model file (MODEL.json) or --example NAME",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Data;
+
+    fn file_objective() -> Objective {
+        let data = Data::new(3)
+            .unwrap()
+            .with_importance(&PerFeature::List(vec![1.0, 0.5, 0.25]))
+            .unwrap()
+            .with_density(&PerFeature::Constant(0.1))
+            .unwrap();
+        Objective::new(data).with_activation(Activation::LeakyRelu { alpha: 0.1 })
+    }
+
+    fn args(f: impl FnOnce(&mut DataArgs)) -> DataArgs {
+        let mut a = DataArgs::default();
+        f(&mut a);
+        a
+    }
+
+    #[test]
+    fn no_flags_keep_the_file() {
+        let base = file_objective();
+        assert_eq!(DataArgs::default().apply(&base).unwrap(), base);
+    }
+
+    #[test]
+    fn flags_override_only_what_they_name() {
+        let base = file_objective();
+        let o = args(|a| a.sparsity = Some("0.75".into()))
+            .apply(&base)
+            .unwrap();
+        assert_eq!(o.data().density(), &[0.25; 3]);
+        assert_eq!(o.data().importance(), base.data().importance());
+        assert_eq!(o.activation(), base.activation());
+        let o = args(|a| {
+            a.importance = Some("decay:0.5".into());
+            a.reduction = Some("mean".into());
+            a.activation = Some("relu".into());
+        })
+        .apply(&base)
+        .unwrap();
+        assert_eq!(o.data().importance(), &[1.0, 0.5, 0.25]);
+        assert_eq!(o.data().density(), &[0.1; 3]);
+        assert_eq!(
+            (o.reduction(), o.activation()),
+            (Reduction::Mean, Activation::Relu)
+        );
+    }
+
+    #[test]
+    fn one_hot_drops_the_file_density_but_refuses_a_flag_density() {
+        let base = file_objective();
+        let o = args(|a| a.distribution = Some("one-hot".into()))
+            .apply(&base)
+            .unwrap();
+        assert_eq!(o.data().marginal_density(), vec![1.0 / 3.0; 3]);
+        let both = args(|a| {
+            a.distribution = Some("one-hot".into());
+            a.density = Some("0.5".into());
+        });
+        assert!(both.apply(&base).is_err());
+        let both = args(|a| {
+            a.density = Some("0.5".into());
+            a.sparsity = Some("0.5".into());
+        });
+        assert!(both.objective(3).is_err());
+    }
+
+    #[test]
+    fn objective_without_a_file_uses_the_defaults() {
+        let o = DataArgs::default().objective(4).unwrap();
+        assert_eq!(o, Objective::new(Data::new(4).unwrap()));
+        assert!(DataArgs::default().objective(0).is_err());
     }
 }

@@ -299,6 +299,43 @@ fn monte_carlo_is_seeded_and_agrees() {
 }
 
 #[test]
+fn quadrature_agrees_with_closed_form_and_monte_carlo() {
+    for name in ["antipodal", "dropped"] {
+        let closed = json(&["loss", "--example", name, "--json"])["loss"]
+            .as_f64()
+            .unwrap();
+        let q = json(&[
+            "loss",
+            "--example",
+            name,
+            "--json",
+            "--method",
+            "quadrature",
+        ]);
+        assert_eq!(q["method"], "quadrature");
+        let (l, err) = (q["loss"].as_f64().unwrap(), q["error"].as_f64().unwrap());
+        assert!(
+            (l - closed).abs() <= 1e-9,
+            "{name}: {l} ± {err} vs {closed}"
+        );
+    }
+    // A smooth activation: quadrature only, checked against Monte Carlo.
+    let gelu = [
+        "loss",
+        "--example",
+        "antipodal",
+        "--json",
+        "--activation",
+        "gelu",
+    ];
+    let q = json(&[&gelu[..], &["--method", "quadrature"]].concat());
+    let mc = json(&[&gelu[..], &["--method", "mc", "--samples", "50000"]].concat());
+    let (l, se) = (mc["loss"].as_f64().unwrap(), mc["error"].as_f64().unwrap());
+    let exactish = q["loss"].as_f64().unwrap();
+    assert!((l - exactish).abs() <= 5.0 * se, "{l} ± {se} vs {exactish}");
+}
+
+#[test]
 fn bad_inputs_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
