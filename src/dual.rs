@@ -38,9 +38,13 @@ pub trait Real:
     }
     /// True when every part (value and derivatives) is exactly zero.
     fn is_exact_zero(&self) -> bool;
+    /// Whether only the value matters (no derivative parts): then recurrences may use any
+    /// exact identity, even one whose derivative would be ill-conditioned.
+    const VALUE_ONLY: bool;
 }
 
 impl Real for f64 {
+    const VALUE_ONLY: bool = true;
     #[inline(always)]
     fn cst(x: f64) -> Self {
         x
@@ -76,6 +80,7 @@ impl Dual {
 }
 
 impl Real for Dual {
+    const VALUE_ONLY: bool = false;
     #[inline(always)]
     fn cst(x: f64) -> Self {
         Dual { v: x, d: 0.0 }

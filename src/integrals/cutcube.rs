@@ -24,12 +24,20 @@
 //!                   + Σ_{m_j = 1} 2 a_j F[ρ_j lowered to 1]
 //! ```
 //!
-//! We take `a_j = θ` for `c_j ≥ 0` and `a_j = 1 − θ` for `c_j < 0` with
-//! `θ = −(β + lo)/(hi − lo)`, `lo = Σ_{c_j<0} c_j`, `hi = Σ_{c_j≥0} c_j`; then Σ c_j a_j = −β
-//! and θ ∈ (0, 1) whenever the kink crosses the cube. Every weight is non-negative, so there is
-//! no cancellation and no division by an individual coefficient: zero, tiny or cancelling
-//! coefficients and biases on a kink are as accurate as any other input. When the kink misses
-//! the cube the moment is 0 (f ≤ 0) or the polynomial moment (f ≥ 0):
+//! Any anchor on the kink inside the cube gives non-negative weights, hence no cancellation
+//! and no division by an individual coefficient: zero, tiny or cancelling coefficients and
+//! biases on a kink are as accurate as any other input. Two anchors are used:
+//!
+//! * **θ anchor** — `a_j = θ` for `c_j ≥ 0`, `a_j = 1 − θ` for `c_j < 0`, with
+//!   `θ = −(β + lo)/(hi − lo)`, `lo = Σ_{c_j<0} c_j`, `hi = Σ_{c_j≥0} c_j` (so Σ c_j a_j = −β).
+//!   Its only division is by the whole range `hi − lo`, so derivatives through it are well
+//!   conditioned: the reverse sweep and dual-number (Hessian) evaluations use it.
+//! * **vertex anchor** — walk from the vertex where f is smallest towards the largest, moving
+//!   one coordinate at a time, and stop where f crosses 0: all coordinates but one are 0 or 1,
+//!   so the sum has k + 1 terms instead of 2k. Plain f64 values use it (half the work); its
+//!   anchor is off the kink by at most rounding of β + Σc, like the θ anchor's.
+//!
+//! When the kink misses the cube the moment is 0 (f ≤ 0) or the polynomial moment (f ≥ 0):
 //! `E f = β + Σc/2`, `E f² = (E f)² + Σc²/12`, `E_V f = E f + c_o/6`.
 //!
 //! The same identity is the p = 0 volume recursion of Lasserre (1983) and the 1-D box-spline
@@ -434,15 +442,120 @@ fn node<T: Real>(
         };
         return [f2, mean, fv];
     }
-    let theta = -(beta + lo) / (hi - lo);
-    let one_minus = T::cst(1.0) - theta;
     let (mut acc2, mut acc1, mut accv) = (T::zero(), T::zero(), T::zero());
     let mut a_own = T::zero();
+    if T::VALUE_ONLY {
+        // Vertex anchor: walk from the vertex where f is smallest, moving one coordinate at a
+        // time to its other end, until f crosses 0. Every coordinate but the crossing one sits
+        // at 0 or 1, so each contributes one child instead of two.
+        let mut v = (beta + lo).re();
+        let mut crossed = false;
+        let mut m = rmask;
+        while m != 0 {
+            let j = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let cj = c[j].re();
+            let pos = cj >= 0.0;
+            // a = anchor's x_j: the walk has moved j (a at f's larger end), or not (smaller end),
+            // or stops inside j's edge (fractional).
+            let a = if crossed {
+                if pos {
+                    0.0
+                } else {
+                    1.0
+                }
+            } else if v + cj.abs() >= 0.0 || m == 0 {
+                crossed = true;
+                let t = if cj == 0.0 {
+                    1.0
+                } else {
+                    (-v / cj.abs()).clamp(0.0, 1.0)
+                };
+                if pos {
+                    t
+                } else {
+                    1.0 - t
+                }
+            } else {
+                v += cj.abs();
+                if pos {
+                    1.0
+                } else {
+                    0.0
+                }
+            };
+            debug_assert!(s >= 2 * POW3[j]);
+            let is_own = (1 << j) == own_bit;
+            if a < 1.0 {
+                // SAFETY: digit j of s is 2 (j is free), so s ≥ 2·3^j.
+                let c1 = unsafe { done.get_unchecked(s - POW3[j]) };
+                let b = T::cst(1.0 - a);
+                acc2 += b * c1[0];
+                acc1 += b * c1[1];
+                if own_in {
+                    accv += if is_own {
+                        (b * c1[1]).scale(2.0)
+                    } else {
+                        b * c1[2]
+                    };
+                }
+            }
+            if a > 0.0 {
+                // SAFETY: as above.
+                let c0 = unsafe { done.get_unchecked(s - 2 * POW3[j]) };
+                let a = T::cst(a);
+                acc2 += a * c0[0];
+                acc1 += a * c0[1];
+                if own_in && !is_own {
+                    accv += a * c0[2];
+                }
+            }
+            if is_own {
+                a_own = T::cst(a);
+            }
+        }
+    } else {
+        theta_anchor_sums(
+            done, c, beta, lo, hi, s, rmask, own_bit, &mut acc2, &mut acc1, &mut accv, &mut a_own,
+        );
+    }
+    let kr = rmask.count_ones() as usize;
+    let f2 = acc2.scale(INV[kr + 1]);
+    let f1 = acc1.scale(INV[kr]);
+    let fv = if own_in {
+        (accv + (a_own * f1).scale(2.0)).scale(INV[kr + 1])
+    } else {
+        T::zero()
+    };
+    [f2, f1, fv]
+}
+
+/// The θ-anchor sums of the recurrence (every coordinate fractional, a_j = θ or 1 − θ):
+/// used wherever derivatives flow through the recurrence, because its only division is by
+/// the whole range `hi − lo`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn theta_anchor_sums<T: Real>(
+    done: &[Moments<T>],
+    c: &[T],
+    beta: T,
+    lo: T,
+    hi: T,
+    s: usize,
+    rmask: usize,
+    own_bit: usize,
+    acc2: &mut T,
+    acc1: &mut T,
+    accv: &mut T,
+    a_own: &mut T,
+) {
+    let own_in = rmask & own_bit != 0;
+    let theta = -(beta + lo) / (hi - lo);
+    let one_minus = T::cst(1.0) - theta;
     let mut m = rmask;
     while m != 0 {
         let j = m.trailing_zeros() as usize;
         m &= m - 1;
-        // a = anchor coordinate, b = 1 − a.
         let (a, b) = if c[j].re() >= 0.0 {
             (theta, one_minus)
         } else {
@@ -456,26 +569,17 @@ fn node<T: Real>(
                 done.get_unchecked(s - 2 * POW3[j]),
             )
         };
-        acc2 += b * c1[0] + a * c0[0];
-        acc1 += b * c1[1] + a * c0[1];
+        *acc2 += b * c1[0] + a * c0[0];
+        *acc1 += b * c1[1] + a * c0[1];
         if own_in {
             if (1 << j) == own_bit {
-                accv += (b * c1[1]).scale(2.0);
-                a_own = a;
+                *accv += (b * c1[1]).scale(2.0);
+                *a_own = a;
             } else {
-                accv += b * c1[2] + a * c0[2];
+                *accv += b * c1[2] + a * c0[2];
             }
         }
     }
-    let kr = rmask.count_ones() as usize;
-    let f2 = acc2.scale(INV[kr + 1]);
-    let f1 = acc1.scale(INV[kr]);
-    let fv = if own_in {
-        (accv + (a_own * f1).scale(2.0)).scale(INV[kr + 1])
-    } else {
-        T::zero()
-    };
-    [f2, f1, fv]
 }
 
 /// Base-3 counter step: digits 0 (fixed at 0), 1 (fixed at 1, in T), 2 (free, in R).
@@ -529,5 +633,65 @@ fn decrement(digits: &mut [u8; MAX_COORDS], rmask: &mut usize, tmask: &mut usize
                 j += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dual::Dual;
+
+    /// Tiny deterministic generator (tests only).
+    fn lcg(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn vertex_and_theta_anchors_agree() {
+        // f64 tables use vertex anchors, dual-number tables θ anchors: same values.
+        let mut st = 7u64;
+        for case in 0..200 {
+            let k = 1 + case % 6;
+            let mut c: Vec<f64> = (0..k).map(|_| 2.0 * lcg(&mut st)).collect();
+            if case % 5 == 0 {
+                c[0] = 0.0;
+            }
+            if case % 7 == 0 && k > 1 {
+                c[1] = 1e-12 * lcg(&mut st);
+            }
+            let beta = 1.5 * lcg(&mut st);
+            let own = (case % 3 == 0).then_some(case % k);
+            let mut a = CutCube::<f64>::new();
+            let mut b = CutCube::<Dual>::new();
+            a.forward(beta, &c, own);
+            let cd: Vec<Dual> = c.iter().map(|&x| Dual::cst(x)).collect();
+            b.forward(Dual::cst(beta), &cd, own);
+            for mask in 0..(1usize << k) {
+                let (x, y) = (a.root(mask), b.root(mask));
+                for q in 0..3 {
+                    let scale = x[q].abs().max(1e-300);
+                    assert!(
+                        (x[q] - y[q].v).abs() <= 1e-13 * scale + 1e-16,
+                        "case {case} mask {mask} q {q}: {} vs {}",
+                        x[q],
+                        y[q].v
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_coordinate_closed_forms() {
+        // E[(β + c x)₊] = (β + c)²/(2c) for β < 0 < β + c; E_V = 2E[x f₊].
+        let mut t = CutCube::<f64>::new();
+        t.forward(-0.5, &[1.0], Some(0));
+        let [f2, f1, fv] = t.root(1);
+        assert!((f1 - 0.125).abs() < 1e-16);
+        assert!((f2 - 0.125f64.powi(1) / 3.0).abs() < 1e-16);
+        assert!((fv - 5.0 / 24.0).abs() < 1e-16);
     }
 }
