@@ -33,7 +33,11 @@ fn spec_strategy(max_n: usize) -> impl Strategy<Value = Spec> {
             tied,
             act: ACTIVATIONS[a],
             dist: DISTS[d],
-            reduction: if mean { Reduction::Mean } else { Reduction::Sum },
+            reduction: if mean {
+                Reduction::Mean
+            } else {
+                Reduction::Sum
+            },
             regime: REGIMES[r],
             seed,
         })
@@ -97,8 +101,8 @@ proptest! {
         let a = exact_loss(&model, &obj).unwrap();
         let b = exact_loss(&pm, &po).unwrap();
         prop_assert_eq!(&a.loss, &b.loss);
-        for j in 0..n {
-            prop_assert_eq!(&a.per_feature[j], &b.per_feature[perm[j]]);
+        for (j, &pj) in perm.iter().enumerate() {
+            prop_assert_eq!(&a.per_feature[j], &b.per_feature[pj]);
         }
         let ca = loss::loss(&model, &obj).unwrap().loss;
         let cb = loss::loss(&pm, &po).unwrap().loss;

@@ -31,7 +31,11 @@ fn spec_strategy(max_n: usize, dists: &'static [Dist]) -> impl Strategy<Value = 
             tied,
             act: ACTIVATIONS[a],
             dist: dists[d],
-            reduction: if mean { Reduction::Mean } else { Reduction::Sum },
+            reduction: if mean {
+                Reduction::Mean
+            } else {
+                Reduction::Sum
+            },
             regime: REGIMES[r],
             seed,
         })
@@ -149,7 +153,9 @@ fn closed_matches_exact_on_hand_built_degenerate_models() {
                 let data = Data::new(n)
                     .unwrap()
                     .with_importance(&PerFeature::List(
-                        (0..n).map(|j| if j == 1 { 0.0 } else { 1.0 + j as f64 }).collect(),
+                        (0..n)
+                            .map(|j| if j == 1 { 0.0 } else { 1.0 + j as f64 })
+                            .collect(),
                     ))
                     .unwrap()
                     .with_density(&density)
@@ -259,11 +265,16 @@ fn one_hot_reduces_to_one_active_feature() {
         let mut want = 0.0;
         for i in 0..n {
             for j in 0..n {
-                want += importance[i] * probs[j] * one_active_by_hand(i == j, model.b()[i], gram[(i, j)]);
+                want += importance[i]
+                    * probs[j]
+                    * one_active_by_hand(i == j, model.b()[i], gram[(i, j)]);
             }
         }
         let got = loss::loss(&model, &obj).unwrap().loss;
-        assert!((got - want).abs() <= 1e-13 * want, "closed {got} vs hand {want}");
+        assert!(
+            (got - want).abs() <= 1e-13 * want,
+            "closed {got} vs hand {want}"
+        );
         closed_vs_exact(&model, &obj).unwrap();
     }
 }
@@ -273,8 +284,12 @@ fn one_hot_reduces_to_one_active_feature() {
 fn linear_identity_has_zero_loss() {
     for n in 1..=4 {
         let model = Model::new(DMatrix::identity(n, n), DVector::zeros(n)).unwrap();
-        let obj = Objective::new(density_data(n, 0.3, vec![1.0; n])).with_activation(Activation::Linear);
-        assert_eq!(exact_loss(&model, &obj).unwrap().loss, BigRational::from_float(0.0).unwrap());
+        let obj =
+            Objective::new(density_data(n, 0.3, vec![1.0; n])).with_activation(Activation::Linear);
+        assert_eq!(
+            exact_loss(&model, &obj).unwrap().loss,
+            BigRational::from_float(0.0).unwrap()
+        );
         assert_eq!(loss::loss(&model, &obj).unwrap().loss, 0.0);
     }
 }
@@ -283,14 +298,24 @@ fn linear_identity_has_zero_loss() {
 #[test]
 fn exact_route_refuses_smooth_activations_and_large_sizes() {
     let model = Model::from_rows(&[vec![1.0; 14]], &[0.0; 14]).unwrap();
-    let obj = Objective::new(Data::new(14).unwrap().with_density(&PerFeature::Constant(0.5)).unwrap());
+    let obj = Objective::new(
+        Data::new(14)
+            .unwrap()
+            .with_density(&PerFeature::Constant(0.5))
+            .unwrap(),
+    );
     match exact_loss(&model, &obj) {
         Err(Error::TooLarge(msg)) => assert!(msg.contains("3^k"), "{msg}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     // One-hot data of the same size are cheap.
     let one_hot = Objective::new(
-        Data::new(14).unwrap().with_distribution(Distribution::OneHot { probabilities: None }).unwrap(),
+        Data::new(14)
+            .unwrap()
+            .with_distribution(Distribution::OneHot {
+                probabilities: None,
+            })
+            .unwrap(),
     );
     closed_vs_exact(&model, &one_hot).unwrap();
     let small = Model::from_rows(&[vec![1.0, 0.5]], &[0.0, 0.0]).unwrap();

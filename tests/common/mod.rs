@@ -271,7 +271,12 @@ pub fn closed_vs_exact(model: &Model, obj: &Objective) -> Result<f64, String> {
             ));
         }
     }
-    for (i, (c, e)) in closed.per_feature.iter().zip(&exact.per_feature).enumerate() {
+    for (i, (c, e)) in closed
+        .per_feature
+        .iter()
+        .zip(&exact.per_feature)
+        .enumerate()
+    {
         let e = to_f64(e);
         if !loss_close(*c, e, weights[i]) {
             return Err(format!(
