@@ -101,7 +101,7 @@ pub enum ActiveSetFamily {
 }
 
 /// The data distribution and importances for n features.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Data {
     n: usize,
     density: Vec<f64>,
@@ -319,6 +319,17 @@ impl Data {
                 }
             }
         }
+    }
+}
+
+/// Equal when they describe the same distribution and importances (whether the density was
+/// stated explicitly or left at its default does not matter).
+impl PartialEq for Data {
+    fn eq(&self, o: &Self) -> bool {
+        self.n == o.n
+            && self.density == o.density
+            && self.importance == o.importance
+            && self.distribution == o.distribution
     }
 }
 

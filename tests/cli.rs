@@ -1,69 +1,16 @@
 //! The real binary, end to end: outputs agree with the library, and every bad input is one
 //! line on stderr with exit status 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use num_rational::BigRational;
 use num_traits::ToPrimitive;
-use serde_json::Value;
 use tms_exact::cli::{example, DataArgs};
 use tms_exact::io::model_file::ModelFile;
 use tms_exact::loss;
 
-fn tms(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tms-exact"))
-        .args(args)
-        .output()
-        .expect("run tms-exact")
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}, stderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&stdout(&tms(args))).expect("valid JSON")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("a list")
-        .iter()
-        .map(|x| x.as_f64().expect("a number"))
-        .collect()
-}
-
-/// Exit status 2, exactly one `error: ` line on stderr, nothing on stdout, no panic.
-fn assert_usage_error(label: &str, o: &Output, want: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{label}: stderr {err}");
-    assert!(o.stdout.is_empty(), "{label}: stdout not empty");
-    assert!(!err.contains("panicked"), "{label}: {err}");
-    assert_eq!(err.lines().count(), 1, "{label}: not one line: {err}");
-    assert!(
-        err.ends_with('\n') && err.starts_with("error: "),
-        "{label}: {err}"
-    );
-    assert!(
-        err.to_lowercase().contains(&want.to_lowercase()),
-        "{label}: '{}' lacks '{want}'",
-        err.trim_end()
-    );
-}
+mod binary;
+use binary::*;
 
 const UNTIED: &str = r#"{
   "W": [[1.0, -0.5, 0.25], [0.0, 0.75, -1.0]],

@@ -17,6 +17,14 @@ use crate::loss::{self, Gradient, Objective, Reduction};
 use crate::model::{Activation, Model};
 use crate::tolerance;
 
+mod minimize;
+mod train;
+mod verify;
+
+pub use minimize::MinimizeArgs;
+pub use train::TrainArgs;
+pub use verify::VerifyArgs;
+
 /// Exact expected loss of the toy models of superposition.
 #[derive(Debug, Parser)]
 #[command(name = "tms-exact", version, about, propagate_version = true)]
@@ -30,6 +38,14 @@ pub struct Cli {
 pub enum Command {
     /// Print the expected loss of a model (and optionally its gradient and exact value).
     Loss(LossArgs),
+    /// Find the exact minima: seeded multi-start L-BFGS + Newton polish, a census of the
+    /// distinct critical points.
+    Minimize(MinimizeArgs),
+    /// Train models the way the Anthropic notebook does (sampled batches, AdamW) and report
+    /// their exact loss.
+    Train(TrainArgs),
+    /// Check trained models (JSON, .npy, .npz, .safetensors): are they at the optimum?
+    Verify(VerifyArgs),
 }
 
 /// Data and objective flags shared by every subcommand. A flag overrides the model file's
@@ -190,6 +206,9 @@ const EXAMPLES_HELP: &str = "Built-in examples (--example NAME):
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     match cli.command {
         Command::Loss(args) => run_loss(&args, out),
+        Command::Minimize(args) => minimize::run(&args, out),
+        Command::Train(args) => train::run(&args, out),
+        Command::Verify(args) => verify::run(&args, out),
     }
 }
 
@@ -346,7 +365,7 @@ fn estimate(model: &Model, e: Estimate) -> (f64, Vec<f64>, f64, Option<Gradient>
     (e.loss, e.per_feature, e.error, grad)
 }
 
-fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
+pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(|source| Error::Io {
@@ -356,7 +375,7 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
 }
 
 /// Rows of a matrix as vectors (the model file's layout).
-fn rows_of(m: &nalgebra::DMatrix<f64>) -> Vec<Vec<f64>> {
+pub(crate) fn rows_of(m: &nalgebra::DMatrix<f64>) -> Vec<Vec<f64>> {
     (0..m.nrows())
         .map(|r| m.row(r).iter().copied().collect())
         .collect()
@@ -501,7 +520,7 @@ impl LossReport {
 }
 
 /// Right-aligns columns of a table.
-fn align(rows: &[Vec<String>]) -> String {
+pub(crate) fn align(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     let width: Vec<usize> = (0..cols)
         .map(|c| {

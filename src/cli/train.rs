@@ -1,0 +1,184 @@
+//! `tms-exact train`: notebook-style training, reported next to the exact loss.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+
+use super::{align, rows_of, write_out, DataArgs};
+use crate::error::{Error, Result};
+use crate::io::model_file::ModelFile;
+use crate::train::{train, Optimizer, Schedule, TrainConfig};
+
+/// Arguments of `tms-exact train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Number of features
+    #[arg(long, value_name = "N")]
+    pub n: usize,
+    /// Number of hidden dimensions
+    #[arg(long, value_name = "M")]
+    pub m: usize,
+    /// adamw (the notebook's), adam or sgd
+    #[arg(long, value_name = "OPT", default_value = "adamw")]
+    pub optimizer: String,
+    /// Learning rate
+    #[arg(
+        long,
+        value_name = "LR",
+        default_value_t = 1e-3,
+        allow_hyphen_values = true
+    )]
+    pub lr: f64,
+    /// Weight decay [default: 0.01 for adamw, 0 otherwise]
+    #[arg(long, value_name = "WD", allow_hyphen_values = true)]
+    pub weight_decay: Option<f64>,
+    /// Batch size
+    #[arg(long, value_name = "B", default_value_t = 1024)]
+    pub batch: usize,
+    /// Optimisation steps
+    #[arg(long, value_name = "STEPS", default_value_t = 10_000)]
+    pub steps: usize,
+    /// Models trained at once (each with its own random stream)
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub instances: usize,
+    /// Learning-rate schedule: constant, linear or cosine (the notebook's three)
+    #[arg(long, value_name = "SCHED", default_value = "constant")]
+    pub schedule: String,
+    /// Seed (same seed, same bits)
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Untied model: a separate read-out W_out
+    #[arg(long)]
+    pub untied: bool,
+    /// Write the trained model(s) as model files: FILE for one instance, FILE-k.json for
+    /// several
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// The file instance `k` of `count` is written to: `base` itself for one instance, otherwise
+/// `stem-k.ext` beside it.
+pub fn instance_path(base: &Path, k: usize, count: usize) -> PathBuf {
+    if count == 1 {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let ext = base
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "json".into());
+    base.with_file_name(format!("{stem}-{k}.{ext}"))
+}
+
+pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
+    let obj = args.data.objective(args.n)?;
+    let optimizer: Optimizer = args.optimizer.parse()?;
+    let schedule: Schedule = args.schedule.parse()?;
+    let mut cfg = TrainConfig::new(args.n, args.m)?
+        .with_optimizer(optimizer)
+        .with_lr(args.lr)?
+        .with_batch(args.batch)?
+        .with_steps(args.steps)?
+        .with_instances(args.instances)?
+        .with_schedule(schedule)
+        .with_seed(args.seed)
+        .with_untied(args.untied);
+    if let Some(wd) = args.weight_decay {
+        cfg = cfg.with_weight_decay(wd)?;
+    }
+    if let Some(path) = &args.out {
+        if path.is_dir() {
+            return Err(Error::invalid(format!(
+                "--out {} is a directory; give a file name such as trained.json",
+                path.display()
+            )));
+        }
+    }
+    let trained = train(&obj, &cfg, true)?;
+    if let Some(path) = &args.out {
+        for (k, t) in trained.iter().enumerate() {
+            let file = ModelFile {
+                model: t.model.clone(),
+                objective: obj.clone(),
+            };
+            file.write(&instance_path(path, k, trained.len()))?;
+        }
+    }
+    let text = if args.json {
+        let instances: Vec<_> = trained
+            .iter()
+            .map(|t| {
+                let mut v = json!({
+                    "W": rows_of(t.model.w()),
+                    "b": t.model.b().as_slice(),
+                    "sampled_loss": t.sampled_loss,
+                    "exact_loss": t.exact_loss,
+                });
+                if let Some(wo) = t.model.w_out() {
+                    v["W_out"] = json!(rows_of(wo));
+                }
+                v
+            })
+            .collect();
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({ "instances": instances }))
+                .expect("JSON of plain numbers")
+        )
+    } else {
+        let mut rows = vec![vec![
+            "instance".to_string(),
+            "sampled loss (last batch)".into(),
+            "exact loss".into(),
+        ]];
+        for (k, t) in trained.iter().enumerate() {
+            rows.push(vec![
+                k.to_string(),
+                format!("{:.9}", t.sampled_loss),
+                t.exact_loss
+                    .map_or("(no closed form)".into(), |l| format!("{l:.12}")),
+            ]);
+        }
+        let mut s = format!(
+            "trained {} model{} (n = {}, m = {}): {}, lr {}, weight decay {}, batch {}, {} steps, {} schedule, seed {}\n\n",
+            trained.len(),
+            if trained.len() == 1 { "" } else { "s" },
+            args.n,
+            args.m,
+            cfg.optimizer(),
+            cfg.lr(),
+            cfg.weight_decay(),
+            cfg.batch(),
+            cfg.steps(),
+            cfg.schedule(),
+            cfg.seed()
+        );
+        s.push_str(&align(&rows));
+        if let Some(path) = &args.out {
+            s.push_str(&format!(
+                "\nmodel file{} written to {}\n",
+                if trained.len() == 1 { "" } else { "s" },
+                if trained.len() == 1 {
+                    path.display().to_string()
+                } else {
+                    instance_path(path, 0, trained.len())
+                        .display()
+                        .to_string()
+                        .replace("-0.", "-k.")
+                }
+            ));
+        }
+        s
+    };
+    write_out(out, &text)
+}

@@ -1,0 +1,197 @@
+//! `tms-exact verify`: is a trained model at the optimum, and if not, how far off?
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use nalgebra::DVector;
+use serde_json::json;
+
+use super::minimize::{model_text, parse_fix, point_json, short_kind};
+use super::{align, rows_of, write_out, DataArgs};
+use crate::error::{Error, Result};
+use crate::io::model_file::ModelFile;
+use crate::io::weights::{read_weights, Layout, WeightNames};
+use crate::model::Model;
+use crate::optimize::MinimizeOptions;
+use crate::verify::{verify, Report, VerifyOptions};
+
+/// Arguments of `tms-exact verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Trained weights: a model file (.json), .npy (W), .npz or .safetensors (W and bias)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Layout of W in .npy/.npz/.safetensors: features-hidden (the notebook's
+    /// W[instance, feature, hidden]; default) or hidden-features (ARENA's)
+    #[arg(long, value_name = "LAYOUT")]
+    pub layout: Option<String>,
+    /// Name of the weight array/tensor [default: W, then w]
+    #[arg(long, value_name = "NAME")]
+    pub w_name: Option<String>,
+    /// Name of the bias array/tensor [default: b_final, then b, then bias; none → b = 0]
+    #[arg(long, value_name = "NAME")]
+    pub b_name: Option<String>,
+    /// Starts of the global search for the best critical point
+    #[arg(long, value_name = "K", default_value_t = 16)]
+    pub restarts: usize,
+    /// Seed of the global search
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// The models were trained without bias: hold b at 0 in every minimisation
+    #[arg(long)]
+    pub no_bias: bool,
+    /// Hold one parameter fixed in every minimisation (as in `minimize --fix`)
+    #[arg(long, value_name = "SPEC")]
+    pub fix: Vec<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
+    let is_json = args
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let (models, obj, notes) = if is_json {
+        if args.layout.is_some() || args.w_name.is_some() || args.b_name.is_some() {
+            return Err(Error::invalid(
+                "--layout, --w-name and --b-name apply to .npy/.npz/.safetensors files, not model files",
+            ));
+        }
+        let file = ModelFile::read(&args.file)?;
+        let obj = args.data.apply(&file.objective)?;
+        (vec![file.model], obj, Vec::new())
+    } else {
+        let layout = args
+            .layout
+            .as_deref()
+            .map(str::parse::<Layout>)
+            .transpose()?;
+        let names = WeightNames {
+            w: args.w_name.clone(),
+            b: args.b_name.clone(),
+        };
+        let instances = read_weights(&args.file, layout, &names)?;
+        let n = instances[0].w.ncols();
+        let mut notes = Vec::new();
+        let mut models = Vec::with_capacity(instances.len());
+        for inst in instances {
+            let b = match inst.b {
+                Some(b) => b,
+                None => {
+                    if notes.is_empty() {
+                        notes.push(format!("{} has no bias; using b = 0", args.file.display()));
+                    }
+                    DVector::zeros(n)
+                }
+            };
+            models.push(Model::new(inst.w, b)?);
+        }
+        (models, args.data.objective(n)?, notes)
+    };
+    let (m, n, untied) = (models[0].m(), models[0].n(), !models[0].is_tied());
+    let mut mopts = MinimizeOptions::new().with_no_bias(args.no_bias);
+    for spec in &args.fix {
+        let (k, v) = parse_fix(spec, n, m, untied)?;
+        mopts = mopts.with_fixed(k, v)?;
+    }
+    let vopts = VerifyOptions::new()
+        .with_restarts(args.restarts)?
+        .with_seed(args.seed)
+        .with_minimize(mopts);
+    let reports = verify(&models, &obj, &vopts)?;
+    let text = if args.json {
+        let instances: Vec<_> = reports.iter().map(report_json).collect();
+        let v = json!({ "instances": instances, "notes": notes });
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).expect("JSON of plain numbers")
+        )
+    } else {
+        report_text(&reports, &notes, args)
+    };
+    write_out(out, &text)
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    let mut local = point_json(&r.local);
+    local["distance"] = json!(r.local_distance);
+    let mut best = point_json(&r.best);
+    best["count"] = json!(r.best_count);
+    let mut v = json!({
+        "loss": r.at_weights.loss,
+        "grad_norm": r.at_weights.grad_norm,
+        "kind": r.at_weights.spectrum.kind,
+        "hessian_eigenvalues": r.at_weights.spectrum.eigenvalues,
+        "W": rows_of(r.at_weights.model.w()),
+        "b": r.at_weights.model.b().as_slice(),
+        "local": local,
+        "best": best,
+        "verdict": r.verdict.to_string(),
+    });
+    if let Some(wo) = r.at_weights.model.w_out() {
+        v["W_out"] = json!(rows_of(wo));
+    }
+    v
+}
+
+fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> String {
+    let mut s = String::new();
+    for note in notes {
+        s.push_str(&format!("note: {note}\n"));
+    }
+    let mut rows = vec![vec![
+        "instance".to_string(),
+        "loss".into(),
+        "‖∇L‖".into(),
+        "kind".into(),
+        "local min".into(),
+        "distance".into(),
+        "best known".into(),
+        "verdict".into(),
+    ]];
+    for (k, r) in reports.iter().enumerate() {
+        rows.push(vec![
+            k.to_string(),
+            format!("{:.10}", r.at_weights.loss),
+            format!("{:.2e}", r.at_weights.grad_norm),
+            if r.at_weights.grad_norm <= crate::tolerance::CRITICAL_GRAD {
+                short_kind(&r.at_weights)
+            } else {
+                // Not a critical point: only the curvature there is meaningful.
+                match r.at_weights.spectrum.kind {
+                    crate::optimize::Kind::StrictMinimum => "not critical, H>0".into(),
+                    crate::optimize::Kind::Saddle => "not critical, H indefinite".into(),
+                    crate::optimize::Kind::Degenerate => "not critical, H>=0".into(),
+                }
+            },
+            format!("{:.10}", r.local.loss),
+            format!("{:.2e}", r.local_distance),
+            format!("{:.10}", r.best.loss),
+            r.verdict.to_string(),
+        ]);
+    }
+    s.push_str(&format!(
+        "{} model{} from {} (best known from {} starts, seed {}):\n\n",
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
+        args.file.display(),
+        args.restarts,
+        args.seed
+    ));
+    s.push_str(&align(&rows));
+    if reports.len() == 1 {
+        let r = &reports[0];
+        s.push_str("\nthe critical point exact minimisation reaches from these weights:\n");
+        s.push_str(&model_text(&r.local.model));
+        if r.local.loss > r.best.loss {
+            s.push_str("the best critical point known:\n");
+            s.push_str(&model_text(&r.best.model));
+        }
+    }
+    s
+}
