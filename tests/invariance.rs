@@ -85,7 +85,7 @@ fn permuted(model: &Model, obj: &Objective, perm: &[usize]) -> (Model, Objective
 }
 
 proptest! {
-    #![proptest_config(config(40, 0x5eed_0201))]
+    #![proptest_config(config(80, 0x5eed_0201))]
     /// Relabelling features with their data leaves the exact loss (and each feature's term)
     /// exactly unchanged, and the closed form within its bar.
     #[test]
@@ -130,7 +130,7 @@ fn rotated(model: &Model, q: &DMatrix<f64>) -> Model {
 }
 
 proptest! {
-    #![proptest_config(config(40, 0x5eed_0202))]
+    #![proptest_config(config(80, 0x5eed_0202))]
     /// W → QW (and W_out → W_out Qᵀ) for orthogonal Q: a signed permutation of the hidden
     /// axes is exact (equal rationals); a general rotation moves M by rounding only.
     #[test]
@@ -156,7 +156,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(40, 0x5eed_0203))]
+    #![proptest_config(config(80, 0x5eed_0203))]
     /// A tied model equals the untied one with W_out = Wᵀ: the same exact loss, and the tied
     /// gradient is ∂W + (∂W_out)ᵀ of the untied one.
     #[test]

@@ -42,7 +42,7 @@ fn spec_strategy(max_n: usize, dists: &'static [Dist]) -> impl Strategy<Value = 
 }
 
 proptest! {
-    #![proptest_config(config(160, 0x5eed_0001))]
+    #![proptest_config(config(400, 0x5eed_0001))]
     /// Every regime, activation, distribution, tying and reduction, n ≤ 6.
     #[test]
     fn closed_matches_exact_in_all_regimes(spec in spec_strategy(6, &DISTS)) {
@@ -53,7 +53,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(24, 0x5eed_0002))]
+    #![proptest_config(config(48, 0x5eed_0002))]
     /// The largest size the tests promise, n = 7 or 8 with independent data (3^8 vertex terms).
     #[test]
     fn closed_matches_exact_up_to_eight_features(
@@ -66,7 +66,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(200, 0x5eed_0003))]
+    #![proptest_config(config(300, 0x5eed_0003))]
     /// Finite input never gives a negative or NaN loss or a non-finite gradient, even with
     /// |W| up to 1e3, tiny entries and huge biases.
     #[test]
@@ -324,4 +324,30 @@ fn exact_route_refuses_smooth_activations_and_large_sizes() {
         assert!(matches!(exact_loss(&small, &obj), Err(Error::Invalid(_))));
     }
     assert_eq!(fraction_string(&rational(-0.375)), "-3/8");
+}
+
+/// n = 8 with every feature of density ½: all 3^8 vertex terms per output are visited.
+#[test]
+fn closed_matches_exact_at_eight_dense_features() {
+    for (k, act) in ACTIVATIONS.into_iter().enumerate() {
+        let spec = Spec {
+            n: 8,
+            m: 3,
+            tied: k % 2 == 0,
+            act,
+            dist: Dist::Independent,
+            reduction: Reduction::Sum,
+            regime: REGIMES[k % REGIMES.len()],
+            seed: 800 + k as u64,
+        };
+        let (model, obj) = build(&spec);
+        let obj = obj.clone().with_data(
+            obj.data()
+                .clone()
+                .with_density(&PerFeature::Constant(0.5))
+                .unwrap(),
+        );
+        let rel = closed_vs_exact(&model, &obj).unwrap();
+        record("closed vs exact, n = 8 dense", rel);
+    }
 }

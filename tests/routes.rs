@@ -57,7 +57,7 @@ fn norm_inf(a: &[f64]) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(config(40, 0x5eed_0101))]
+    #![proptest_config(config(80, 0x5eed_0101))]
     /// Closed form vs nested quadrature (loss and gradient), n ≤ 3, every regime.
     #[test]
     fn closed_matches_quadrature(spec in spec_strategy(3, &REGIMES)) {
@@ -118,7 +118,7 @@ fn smooth_quadrature_matches_monte_carlo() {
 }
 
 proptest! {
-    #![proptest_config(config(16, 0x5eed_0102))]
+    #![proptest_config(config(24, 0x5eed_0102))]
     /// Closed form vs Monte Carlo within MC_SIGMAS standard errors, n ≤ 6.
     #[test]
     fn closed_matches_monte_carlo(spec in spec_strategy(6, &REGIMES)) {
@@ -159,7 +159,7 @@ fn exact_derivative(model: &Model, obj: &Objective, k: usize) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(config(12, 0x5eed_0103))]
+    #![proptest_config(config(24, 0x5eed_0103))]
     /// The closed-form gradient vs exact finite differences, away from non-differentiable
     /// points (generic random parameters, no zero rows, biases off the kinks).
     #[test]
