@@ -552,9 +552,9 @@ fn evaluate<T: Real>(
     per
 }
 
-/// Maps ∂L/∂M and ∂L/∂b to the parameters: tied `∂W = W (G + Gᵀ)`; untied
-/// `∂W_out = G Wᵀ`, `∂W = W_outᵀ G`.
-fn chain_rule<T: Real>(
+/// Maps ∂L/∂M (row-major n×n) and ∂L/∂b to the parameters ([`Model::to_vec`] layout), adding
+/// into `grad`: tied `∂W = W (G + Gᵀ)`; untied `∂W_out = G Wᵀ`, `∂W = W_outᵀ G`.
+pub(crate) fn chain_rule<T: Real>(
     params: &[T],
     m: usize,
     n: usize,

@@ -137,7 +137,19 @@ pub fn quadrature_loss(
              {grad_error:.2e}, above 100× the requested {tol:.1e}"
         )));
     }
-    let gradient = with_gradient.then(|| gram_to_params(model, &g_m, &g_b));
+    let gradient = with_gradient.then(|| {
+        let mut g = vec![0.0; model.num_params()];
+        crate::loss::chain_rule(
+            &model.to_vec(),
+            model.m(),
+            model.n(),
+            model.is_tied(),
+            &g_m,
+            &g_b,
+            &mut g,
+        );
+        g
+    });
     Ok(Estimate {
         loss,
         per_feature,
@@ -293,41 +305,6 @@ fn integrate_1d<F: Fn(f64) -> f64>(f: F, a: f64, b: f64, tol: f64) -> quadrature
     } else {
         cc
     }
-}
-
-/// Converts `∂L/∂M` (row-major n×n) and `∂L/∂b` into [`Model::to_vec`]'s layout.
-///
-/// `M = R W` with `R = Wᵀ` (tied) or `W_out`: untied `∂W_out = G Wᵀ` and `∂W = W_outᵀ G`;
-/// tied, W enters twice, `∂W = W (G + Gᵀ)`.
-fn gram_to_params(model: &Model, g_m: &[f64], g_b: &[f64]) -> Vec<f64> {
-    let (m, n) = (model.m(), model.n());
-    let w = model.w();
-    let g = |i: usize, j: usize| g_m[i * n + j];
-    let mut out = vec![0.0; model.num_params()];
-    match model.w_out() {
-        None => {
-            for h in 0..m {
-                for k in 0..n {
-                    out[h + m * k] = (0..n).map(|j| (g(k, j) + g(j, k)) * w[(h, j)]).sum();
-                }
-            }
-        }
-        Some(wo) => {
-            for h in 0..m {
-                for j in 0..n {
-                    out[h + m * j] = (0..n).map(|i| g(i, j) * wo[(i, h)]).sum();
-                }
-            }
-            for i in 0..n {
-                for h in 0..m {
-                    out[m * n + i + n * h] = (0..n).map(|j| g(i, j) * w[(h, j)]).sum();
-                }
-            }
-        }
-    }
-    let off = out.len() - n;
-    out[off..].copy_from_slice(g_b);
-    out
 }
 
 #[cfg(test)]
