@@ -5,7 +5,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use tms_exact::data::{Data, PerFeature};
 use tms_exact::loss::Objective;
-use tms_exact::optimize::{census, census::start_model, minimize_local, CensusOptions, MinimizeOptions};
+use tms_exact::optimize::{
+    census, census::start_model, minimize_local, CensusOptions, MinimizeOptions,
+};
 use tms_exact::train::{train, TrainConfig};
 
 fn objective(n: usize, density: f64) -> Objective {
