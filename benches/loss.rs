@@ -75,6 +75,25 @@ fn bench_batch(c: &mut Criterion) {
             )
         })
     });
+    // The whole unit of work of a training step: draw the batch, then evaluate it.
+    let mut fresh = vec![0.0; batch * n];
+    c.bench_function("mc_batch_1024/sample+loss 5x2", |b| {
+        b.iter(|| {
+            for row in fresh.chunks_mut(n) {
+                obj.data().sample_into(&mut rng, row);
+            }
+            tms_exact::integrals::montecarlo::batch_loss(
+                black_box(&params),
+                m,
+                n,
+                true,
+                &obj,
+                &fresh,
+                None,
+                None,
+            )
+        })
+    });
     c.bench_function("mc_batch_1024/loss+grad 5x2", |b| {
         b.iter(|| {
             tms_exact::integrals::montecarlo::batch_loss(

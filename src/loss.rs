@@ -394,11 +394,11 @@ fn to_loss_value(per_feature: Vec<f64>) -> LossValue {
 }
 
 /// The active sets of one cut-cube table: its coordinates (features) and the root states
-/// (free-set bit mask over those coordinates, probability).
+/// (free-set bit mask over those coordinates, its state index, probability).
 #[derive(Debug, Clone)]
 struct Group {
     coords: Vec<usize>,
-    roots: Vec<(usize, f64)>,
+    roots: Vec<(usize, usize, f64)>,
 }
 
 /// One table for product data (all subsets are roots), one per set for listed sets.
@@ -411,7 +411,7 @@ fn groups_of(family: &ActiveSetFamily) -> Vec<Group> {
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| **p > 0.0)
-                .map(|(mask, p)| (mask, *p))
+                .map(|(mask, p)| (mask, cutcube::root_index(mask), *p))
                 .collect();
             vec![Group {
                 coords: coords.clone(),
@@ -422,7 +422,11 @@ fn groups_of(family: &ActiveSetFamily) -> Vec<Group> {
             .iter()
             .map(|(s, p)| Group {
                 coords: s.clone(),
-                roots: vec![((1usize << s.len()) - 1, *p)],
+                roots: vec![(
+                    (1usize << s.len()) - 1,
+                    cutcube::root_index((1usize << s.len()) - 1),
+                    *p,
+                )],
             })
             .collect(),
     }
@@ -446,6 +450,7 @@ struct Workspace<T> {
     cube: CutCube<T>,
     c: Vec<T>,
     seeds: Vec<(usize, cutcube::Moments<T>)>,
+    masks: Vec<usize>,
     per: Vec<T>,
     gram_bar: Vec<T>,
     b_bar: Vec<T>,
@@ -457,6 +462,7 @@ impl<T: Real> Default for Workspace<T> {
             cube: CutCube::new(),
             c: Vec::new(),
             seeds: Vec::new(),
+            masks: Vec::new(),
             per: Vec::new(),
             gram_bar: Vec::new(),
             b_bar: Vec::new(),
@@ -663,10 +669,16 @@ fn relu_output<T: Real>(
         for &(sign, cv, c2) in sides {
             ws.c.clear();
             ws.c.extend(group.coords.iter().map(|&j| row[j].scale(sign)));
-            ws.cube.forward(bi.scale(sign), &ws.c, own);
+            if want_grad {
+                ws.cube.forward(bi.scale(sign), &ws.c, own);
+            } else {
+                ws.masks.clear();
+                ws.masks.extend(group.roots.iter().map(|r| r.0));
+                ws.cube.forward_roots(bi.scale(sign), &ws.c, own, &ws.masks);
+            }
             ws.seeds.clear();
-            for &(mask, p) in &group.roots {
-                let [f2, _, fv] = ws.cube.root(mask);
+            for &(mask, index, p) in &group.roots {
+                let [f2, _, fv] = ws.cube.state(index);
                 let pw = p * weight;
                 if sign > 0.0 && mask & own_bit != 0 {
                     total += T::cst(pw / 3.0);
