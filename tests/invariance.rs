@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{build, config, total_weight, Regime, Spec, ACTIVATIONS, DISTS, REGIMES};
+use common::{
+    build, config, spec_strategy, total_weight, Regime, Spec, ACTIVATIONS, DISTS, REGIMES,
+};
 use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 use proptest::prelude::*;
@@ -15,33 +17,6 @@ use tms_exact::integrals::rational::exact_loss;
 use tms_exact::loss::{self, Objective, Reduction};
 use tms_exact::model::Model;
 use tms_exact::tolerance::loss_close;
-
-fn spec_strategy(max_n: usize) -> impl Strategy<Value = Spec> {
-    (
-        1..=max_n,
-        1..=4usize,
-        any::<bool>(),
-        0..ACTIVATIONS.len(),
-        0..DISTS.len(),
-        any::<bool>(),
-        0..REGIMES.len(),
-        any::<u64>(),
-    )
-        .prop_map(|(n, m, tied, a, d, mean, r, seed)| Spec {
-            n,
-            m,
-            tied,
-            act: ACTIVATIONS[a],
-            dist: DISTS[d],
-            reduction: if mean {
-                Reduction::Mean
-            } else {
-                Reduction::Sum
-            },
-            regime: REGIMES[r],
-            seed,
-        })
-}
 
 /// Relabels feature j as perm[j] in the model and in the data.
 fn permuted(model: &Model, obj: &Objective, perm: &[usize]) -> (Model, Objective) {
@@ -89,7 +64,7 @@ proptest! {
     /// Relabelling features with their data leaves the exact loss (and each feature's term)
     /// exactly unchanged, and the closed form within its bar.
     #[test]
-    fn permuting_features_with_their_data(spec in spec_strategy(6), shuffle in any::<u64>()) {
+    fn permuting_features_with_their_data(spec in spec_strategy(6, 4, &DISTS, &REGIMES), shuffle in any::<u64>()) {
         let (model, obj) = build(&spec);
         let n = model.n();
         let mut perm: Vec<usize> = (0..n).collect();
@@ -134,7 +109,7 @@ proptest! {
     /// W → QW (and W_out → W_out Qᵀ) for orthogonal Q: a signed permutation of the hidden
     /// axes is exact (equal rationals); a general rotation moves M by rounding only.
     #[test]
-    fn rotating_the_hidden_space(spec in spec_strategy(5), qseed in any::<u64>()) {
+    fn rotating_the_hidden_space(spec in spec_strategy(5, 4, &DISTS, &REGIMES), qseed in any::<u64>()) {
         let (model, obj) = build(&spec);
         let m = model.m();
         let mut rng = ChaCha8Rng::seed_from_u64(qseed);
@@ -160,7 +135,7 @@ proptest! {
     /// A tied model equals the untied one with W_out = Wᵀ: the same exact loss, and the tied
     /// gradient is ∂W + (∂W_out)ᵀ of the untied one.
     #[test]
-    fn tied_equals_untied_with_transposed_readout(spec in spec_strategy(6)) {
+    fn tied_equals_untied_with_transposed_readout(spec in spec_strategy(6, 4, &DISTS, &REGIMES)) {
         let (model, obj) = build(&Spec { tied: true, ..spec });
         let untied = model.clone().with_w_out(model.w().transpose()).unwrap();
         prop_assert_eq!(

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{build, closed_vs_exact, config, record, Dist, Spec, ACTIVATIONS, DISTS, REGIMES};
+use common::{
+    build, closed_vs_exact, config, record, spec_strategy, Dist, Spec, ACTIVATIONS, DISTS, REGIMES,
+};
 use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 use proptest::prelude::*;
@@ -14,38 +16,11 @@ use tms_exact::model::{Activation, Model};
 use tms_exact::tolerance::loss_close;
 use tms_exact::Error;
 
-fn spec_strategy(max_n: usize, dists: &'static [Dist]) -> impl Strategy<Value = Spec> {
-    (
-        1..=max_n,
-        1..=4usize,
-        any::<bool>(),
-        0..ACTIVATIONS.len(),
-        0..dists.len(),
-        any::<bool>(),
-        0..REGIMES.len(),
-        any::<u64>(),
-    )
-        .prop_map(move |(n, m, tied, a, d, mean, r, seed)| Spec {
-            n,
-            m,
-            tied,
-            act: ACTIVATIONS[a],
-            dist: dists[d],
-            reduction: if mean {
-                Reduction::Mean
-            } else {
-                Reduction::Sum
-            },
-            regime: REGIMES[r],
-            seed,
-        })
-}
-
 proptest! {
     #![proptest_config(config(400, 0x5eed_0001))]
     /// Every regime, activation, distribution, tying and reduction, n ≤ 6.
     #[test]
-    fn closed_matches_exact_in_all_regimes(spec in spec_strategy(6, &DISTS)) {
+    fn closed_matches_exact_in_all_regimes(spec in spec_strategy(6, 4, &DISTS, &REGIMES)) {
         let (model, obj) = build(&spec);
         let rel = closed_vs_exact(&model, &obj).map_err(TestCaseError::fail)?;
         record("closed vs exact, n ≤ 6", rel);
@@ -57,7 +32,7 @@ proptest! {
     /// The largest size the tests promise, n = 7 or 8 with independent data (3^8 vertex terms).
     #[test]
     fn closed_matches_exact_up_to_eight_features(
-        spec in spec_strategy(8, &[Dist::Independent]).prop_map(|s| Spec { n: 7 + s.n % 2, ..s })
+        spec in spec_strategy(8, 4, &[Dist::Independent], &REGIMES).prop_map(|s| Spec { n: 7 + s.n % 2, ..s })
     ) {
         let (model, obj) = build(&spec);
         let rel = closed_vs_exact(&model, &obj).map_err(TestCaseError::fail)?;

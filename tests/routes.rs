@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{build, config, record, Dist, Regime, Spec, ACTIVATIONS, DISTS, REGIMES};
+use common::{
+    build, config, record, spec_strategy, Dist, Regime, Spec, ACTIVATIONS, DISTS, REGIMES,
+};
 use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 use proptest::prelude::*;
@@ -17,33 +19,6 @@ use tms_exact::loss::{self, Objective, Reduction};
 use tms_exact::model::{Activation, Model};
 use tms_exact::tolerance::{GRADIENT_REL, MC_SIGMAS, QUADRATURE_DEFAULT};
 use tms_exact::Error;
-
-fn spec_strategy(max_n: usize, regimes: &'static [Regime]) -> impl Strategy<Value = Spec> {
-    (
-        1..=max_n,
-        1..=3usize,
-        any::<bool>(),
-        0..ACTIVATIONS.len(),
-        0..DISTS.len(),
-        any::<bool>(),
-        0..regimes.len(),
-        any::<u64>(),
-    )
-        .prop_map(move |(n, m, tied, a, d, mean, r, seed)| Spec {
-            n,
-            m,
-            tied,
-            act: ACTIVATIONS[a],
-            dist: DISTS[d],
-            reduction: if mean {
-                Reduction::Mean
-            } else {
-                Reduction::Sum
-            },
-            regime: regimes[r],
-            seed,
-        })
-}
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     a.iter()
@@ -60,7 +35,7 @@ proptest! {
     #![proptest_config(config(80, 0x5eed_0101))]
     /// Closed form vs nested quadrature (loss and gradient), n ≤ 3, every regime.
     #[test]
-    fn closed_matches_quadrature(spec in spec_strategy(3, &REGIMES)) {
+    fn closed_matches_quadrature(spec in spec_strategy(3, 3, &DISTS, &REGIMES)) {
         let (model, obj) = build(&spec);
         let q = quadrature_loss(&model, &obj, QUADRATURE_DEFAULT, true).unwrap();
         let (c, g) = loss::loss_and_gradient(&model, &obj).unwrap();
@@ -121,7 +96,7 @@ proptest! {
     #![proptest_config(config(24, 0x5eed_0102))]
     /// Closed form vs Monte Carlo within MC_SIGMAS standard errors, n ≤ 6.
     #[test]
-    fn closed_matches_monte_carlo(spec in spec_strategy(6, &REGIMES)) {
+    fn closed_matches_monte_carlo(spec in spec_strategy(6, 3, &DISTS, &REGIMES)) {
         let (model, obj) = build(&spec);
         let c = loss::loss(&model, &obj).unwrap().loss;
         let mc = monte_carlo_loss(&model, &obj, 100_000, spec.seed, false).unwrap();

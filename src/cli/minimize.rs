@@ -12,30 +12,57 @@ use crate::io::model_file::ModelFile;
 use crate::model::Model;
 use crate::optimize::{census, CensusOptions, CriticalPoint, LocalMinimum, MinimizeOptions};
 
-/// Arguments of `tms-exact minimize`.
+/// The model's shape.
 #[derive(Debug, Args)]
-pub struct MinimizeArgs {
+pub struct ShapeArgs {
     /// Number of features
     #[arg(long, value_name = "N")]
     pub n: usize,
     /// Number of hidden dimensions
     #[arg(long, value_name = "M")]
     pub m: usize,
-    /// Number of seeded starts (half xavier-normal like the notebook, half wider)
+    /// Untied model: a separate read-out W_out (n×m)
+    #[arg(long)]
+    pub untied: bool,
+}
+
+/// How critical points are searched for (shared by `minimize` and `verify`).
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Number of seeded starts of the global search (half xavier-normal like the notebook,
+    /// half wider)
     #[arg(long, value_name = "K", default_value_t = 16)]
     pub restarts: usize,
     /// Seed of the starts
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
-    /// Hold every bias at 0 (McGrath's setting)
+    /// Hold every bias at 0 in every minimisation (McGrath's setting, models without bias)
     #[arg(long)]
     pub no_bias: bool,
-    /// Untied model: a separate read-out W_out (n×m)
-    #[arg(long)]
-    pub untied: bool,
     /// Hold one parameter fixed: "W[h,j]=v", "b[i]=v" or "W_out[i,h]=v" (repeatable)
     #[arg(long, value_name = "SPEC")]
     pub fix: Vec<String>,
+}
+
+impl SearchArgs {
+    /// The local-minimisation options these flags describe for an (n, m) model.
+    pub fn minimize_options(&self, n: usize, m: usize, untied: bool) -> Result<MinimizeOptions> {
+        let mut opts = MinimizeOptions::new().with_no_bias(self.no_bias);
+        for spec in &self.fix {
+            let (k, v) = parse_fix(spec, n, m, untied)?;
+            opts = opts.with_fixed(k, v)?;
+        }
+        Ok(opts)
+    }
+}
+
+/// Arguments of `tms-exact minimize`.
+#[derive(Debug, Args)]
+pub struct MinimizeArgs {
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
     /// Write the best model as a model file (which `tms-exact loss` reads back)
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -97,17 +124,13 @@ pub fn parse_fix(spec: &str, n: usize, m: usize, untied: bool) -> Result<(usize,
 }
 
 pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
-    let obj = args.data.objective(args.n)?;
-    let mut mopts = MinimizeOptions::new().with_no_bias(args.no_bias);
-    for spec in &args.fix {
-        let (k, v) = parse_fix(spec, args.n, args.m, args.untied)?;
-        mopts = mopts.with_fixed(k, v)?;
-    }
-    let copts = CensusOptions::new(args.n, args.m)?
-        .with_restarts(args.restarts)?
-        .with_seed(args.seed)
-        .with_untied(args.untied)
-        .with_minimize(mopts);
+    let ShapeArgs { n, m, untied } = args.shape;
+    let obj = args.data.objective(n)?;
+    let copts = CensusOptions::new(n, m)?
+        .with_restarts(args.search.restarts)?
+        .with_seed(args.search.seed)
+        .with_untied(untied)
+        .with_minimize(args.search.minimize_options(n, m, untied)?);
     let result = census(&obj, &copts)?;
     if let Some(path) = &args.out {
         let file = ModelFile {
@@ -197,10 +220,10 @@ fn census_text(points: &[CriticalPoint], starts: usize, args: &MinimizeArgs) -> 
         points.len(),
         if points.len() == 1 { "" } else { "s" },
         if starts == 1 { "" } else { "s" },
-        args.n,
-        args.m,
-        if args.untied { ", untied" } else { "" },
-        if args.no_bias { ", b = 0" } else { "" },
+        args.shape.n,
+        args.shape.m,
+        if args.shape.untied { ", untied" } else { "" },
+        if args.search.no_bias { ", b = 0" } else { "" },
     );
     s.push_str(&align(&rows));
     s.push_str(&format!(

@@ -21,7 +21,7 @@ mod minimize;
 mod train;
 mod verify;
 
-pub use minimize::MinimizeArgs;
+pub use minimize::{MinimizeArgs, SearchArgs, ShapeArgs};
 pub use train::TrainArgs;
 pub use verify::VerifyArgs;
 

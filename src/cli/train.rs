@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
+use super::minimize::ShapeArgs;
 use super::{align, rows_of, write_out, DataArgs};
 use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
@@ -14,12 +15,8 @@ use crate::train::{train, Optimizer, Schedule, TrainConfig};
 /// Arguments of `tms-exact train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Number of features
-    #[arg(long, value_name = "N")]
-    pub n: usize,
-    /// Number of hidden dimensions
-    #[arg(long, value_name = "M")]
-    pub m: usize,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// adamw (the notebook's), adam or sgd
     #[arg(long, value_name = "OPT", default_value = "adamw")]
     pub optimizer: String,
@@ -49,9 +46,6 @@ pub struct TrainArgs {
     /// Seed (same seed, same bits)
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
-    /// Untied model: a separate read-out W_out
-    #[arg(long)]
-    pub untied: bool,
     /// Write the trained model(s) as model files: FILE for one instance, FILE-k.json for
     /// several
     #[arg(long, value_name = "FILE")]
@@ -81,10 +75,11 @@ pub fn instance_path(base: &Path, k: usize, count: usize) -> PathBuf {
 }
 
 pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
-    let obj = args.data.objective(args.n)?;
+    let ShapeArgs { n, m, untied } = args.shape;
+    let obj = args.data.objective(n)?;
     let optimizer: Optimizer = args.optimizer.parse()?;
     let schedule: Schedule = args.schedule.parse()?;
-    let mut cfg = TrainConfig::new(args.n, args.m)?
+    let mut cfg = TrainConfig::new(n, m)?
         .with_optimizer(optimizer)
         .with_lr(args.lr)?
         .with_batch(args.batch)?
@@ -92,7 +87,7 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
         .with_instances(args.instances)?
         .with_schedule(schedule)
         .with_seed(args.seed)
-        .with_untied(args.untied);
+        .with_untied(untied);
     if let Some(wd) = args.weight_decay {
         cfg = cfg.with_weight_decay(wd)?;
     }
@@ -153,8 +148,8 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
             "trained {} model{} (n = {}, m = {}): {}, lr {}, weight decay {}, batch {}, {} steps, {} schedule, seed {}\n\n",
             trained.len(),
             if trained.len() == 1 { "" } else { "s" },
-            args.n,
-            args.m,
+            n,
+            m,
             cfg.optimizer(),
             cfg.lr(),
             cfg.weight_decay(),

@@ -7,13 +7,12 @@ use clap::Args;
 use nalgebra::DVector;
 use serde_json::json;
 
-use super::minimize::{model_text, parse_fix, point_json, short_kind};
+use super::minimize::{model_text, point_json, short_kind, SearchArgs};
 use super::{align, rows_of, write_out, DataArgs};
 use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::io::weights::{read_weights, Layout, WeightNames};
 use crate::model::Model;
-use crate::optimize::MinimizeOptions;
 use crate::verify::{verify, Report, VerifyOptions};
 
 /// Arguments of `tms-exact verify`.
@@ -32,18 +31,8 @@ pub struct VerifyArgs {
     /// Name of the bias array/tensor [default: b_final, then b, then bias; none → b = 0]
     #[arg(long, value_name = "NAME")]
     pub b_name: Option<String>,
-    /// Starts of the global search for the best critical point
-    #[arg(long, value_name = "K", default_value_t = 16)]
-    pub restarts: usize,
-    /// Seed of the global search
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    pub seed: u64,
-    /// The models were trained without bias: hold b at 0 in every minimisation
-    #[arg(long)]
-    pub no_bias: bool,
-    /// Hold one parameter fixed in every minimisation (as in `minimize --fix`)
-    #[arg(long, value_name = "SPEC")]
-    pub fix: Vec<String>,
+    #[command(flatten)]
+    pub search: SearchArgs,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -94,15 +83,10 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         (models, args.data.objective(n)?, notes)
     };
     let (m, n, untied) = (models[0].m(), models[0].n(), !models[0].is_tied());
-    let mut mopts = MinimizeOptions::new().with_no_bias(args.no_bias);
-    for spec in &args.fix {
-        let (k, v) = parse_fix(spec, n, m, untied)?;
-        mopts = mopts.with_fixed(k, v)?;
-    }
     let vopts = VerifyOptions::new()
-        .with_restarts(args.restarts)?
-        .with_seed(args.seed)
-        .with_minimize(mopts);
+        .with_restarts(args.search.restarts)?
+        .with_seed(args.search.seed)
+        .with_minimize(args.search.minimize_options(n, m, untied)?);
     let reports = verify(&models, &obj, &vopts)?;
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();
@@ -180,8 +164,8 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
         args.file.display(),
-        args.restarts,
-        args.seed
+        args.search.restarts,
+        args.search.seed
     ));
     s.push_str(&align(&rows));
     if reports.len() == 1 {

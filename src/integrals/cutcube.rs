@@ -169,21 +169,7 @@ impl<T: Real> CutCube<T> {
             if s > 0 {
                 increment(&mut digits, &mut rmask, &mut tmask);
             }
-            let (done, rest) = self.table.split_at_mut(s);
-            rest[0] = node(
-                done,
-                &self.c,
-                NodeSums {
-                    beta: self.beta_t[tmask],
-                    lo: self.lo[rmask],
-                    hi: self.hi[rmask],
-                    sum: self.sum[rmask],
-                    sumsq: self.sumsq[rmask],
-                },
-                s,
-                rmask,
-                own_bit,
-            );
+            self.compute(s, rmask, tmask, own_bit);
         }
     }
 
@@ -257,22 +243,28 @@ impl<T: Real> CutCube<T> {
             if self.stamp[s] != epoch {
                 continue;
             }
-            let (done, rest) = self.table.split_at_mut(s);
-            rest[0] = node(
-                done,
-                &self.c,
-                NodeSums {
-                    beta: self.beta_t[tmask],
-                    lo: self.lo[rmask],
-                    hi: self.hi[rmask],
-                    sum: self.sum[rmask],
-                    sumsq: self.sumsq[rmask],
-                },
-                s,
-                rmask,
-                own_bit,
-            );
+            self.compute(s, rmask, tmask, own_bit);
         }
+    }
+
+    /// Evaluates state `s` (free set `rmask`, fixed-at-1 set `tmask`) from the states it reads.
+    #[inline(always)]
+    fn compute(&mut self, s: usize, rmask: usize, tmask: usize, own_bit: usize) {
+        let (done, rest) = self.table.split_at_mut(s);
+        rest[0] = node(
+            done,
+            &self.c,
+            NodeSums {
+                beta: self.beta_t[tmask],
+                lo: self.lo[rmask],
+                hi: self.hi[rmask],
+                sum: self.sum[rmask],
+                sumsq: self.sumsq[rmask],
+            },
+            s,
+            rmask,
+            own_bit,
+        );
     }
 
     /// The moments `[E f₊², E f₊, E_V f₊]` of the state with free set `mask`, after

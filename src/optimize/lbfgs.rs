@@ -2,12 +2,11 @@
 //! failure near the minimum (expected once the gradient is at rounding level) never loses
 //! the best point found so far.
 
-use argmin::core::{Executor, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use nalgebra::DVector;
 
-use super::problem::LossProblem;
+use super::problem::{norm, run_chunk, LossProblem};
 
 /// Settings of the L-BFGS stage.
 #[derive(Debug, Clone, Copy)]
@@ -57,47 +56,22 @@ pub fn run(
             Ok(l) => l,
             Err(_) => break,
         };
-        // Keep a copy: the executor owns the problem and drops it on error.
-        let fallback = problem.clone_fresh();
-        let result = Executor::new(problem, solver)
-            .configure(|st| st.param(x.clone()).max_iters(iters))
-            .run();
-        match result {
-            Ok(mut res) => {
-                let its = res.state.get_iter().max(1);
-                used += its;
-                let best = res.state.take_best_param();
-                problem = res.problem.take_problem().unwrap_or(fallback);
-                if let Some(b) = best {
-                    let (fb, gb) = problem.loss_grad(b.as_slice());
-                    if fb <= fx {
-                        let progressed = fb < fx || norm(&gb) < gnorm;
-                        x = b;
-                        fx = fb;
-                        gnorm = norm(&gb);
-                        if !progressed {
-                            break;
-                        }
-                    } else {
-                        break;
-                    }
-                } else {
-                    break;
-                }
-                if its < iters {
-                    // The solver stopped on its own (converged or could not progress).
-                    break;
-                }
-            }
-            Err(_) => {
-                problem = fallback;
-                break;
-            }
+        let (p, best, its) = run_chunk(problem, solver, &x, iters);
+        problem = p;
+        used += its.max(1);
+        let Some(b) = best else { break };
+        let (fb, gb) = problem.loss_grad(b.as_slice());
+        if fb > fx {
+            break;
+        }
+        let progressed = fb < fx || norm(&gb) < gnorm;
+        x = b;
+        fx = fb;
+        gnorm = norm(&gb);
+        // Stop when no progress, or the solver stopped on its own (converged or stuck).
+        if !progressed || its < iters {
+            break;
         }
     }
     (problem, x, used)
-}
-
-fn norm(g: &[f64]) -> f64 {
-    g.iter().map(|v| v * v).sum::<f64>().sqrt()
 }

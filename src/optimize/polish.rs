@@ -2,11 +2,10 @@
 //! quadratic convergence near a minimum drives ‖∇L‖ from L-BFGS's ~1e-9 to rounding level.
 //! Steihaug handles the singular directions (hidden-space rotations) and negative curvature.
 
-use argmin::core::Executor;
 use argmin::solver::trustregion::{Steihaug, TrustRegion};
 use nalgebra::DVector;
 
-use super::problem::LossProblem;
+use super::problem::{norm, run_chunk, LossProblem};
 
 /// Trust-region iterations per chunk (argmin's trust region never declares convergence
 /// itself, so the gradient is checked between chunks).
@@ -30,37 +29,20 @@ pub fn run(
             Ok(t) => t,
             Err(_) => break,
         };
-        let fallback = problem.clone_fresh();
-        let res = Executor::new(problem, tr)
-            .configure(|st| st.param(x.clone()).max_iters(CHUNK))
-            .run();
-        match res {
-            Ok(mut r) => {
-                used += CHUNK;
-                let best = r.state.take_best_param();
-                problem = r.problem.take_problem().unwrap_or(fallback);
-                let Some(b) = best else { break };
-                let (fb, gb) = problem.loss_grad(b.as_slice());
-                let gb = norm(&gb);
-                // Accept when the loss does not rise beyond rounding and the gradient shrinks.
-                if fb <= fx + 1e-15 * fx.abs().max(1.0) && gb < gnorm {
-                    x = b;
-                    fx = fb.min(fx);
-                    gnorm = gb;
-                    radius = (gnorm * 10.0).clamp(1e-12, 1.0);
-                } else {
-                    break;
-                }
-            }
-            Err(_) => {
-                problem = fallback;
-                break;
-            }
+        let (p, best, _) = run_chunk(problem, tr, &x, CHUNK);
+        problem = p;
+        used += CHUNK;
+        let Some(b) = best else { break };
+        let (fb, gb) = problem.loss_grad(b.as_slice());
+        let gb = norm(&gb);
+        // Accept when the loss does not rise beyond rounding and the gradient shrinks.
+        if fb > fx + 1e-15 * fx.abs().max(1.0) || gb >= gnorm {
+            break;
         }
+        x = b;
+        fx = fb.min(fx);
+        gnorm = gb;
+        radius = (gnorm * 10.0).clamp(1e-12, 1.0);
     }
     (problem, x, used)
-}
-
-fn norm(g: &[f64]) -> f64 {
-    g.iter().map(|v| v * v).sum::<f64>().sqrt()
 }

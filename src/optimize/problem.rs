@@ -5,7 +5,9 @@
 
 use std::sync::Mutex;
 
-use argmin::core::{CostFunction, Error as ArgminError, Gradient, Hessian};
+use argmin::core::{
+    CostFunction, Error as ArgminError, Executor, Gradient, Hessian, IterState, Solver, State,
+};
 use nalgebra::{DMatrix, DVector};
 
 use crate::loss::{Evaluator, Objective};
@@ -155,4 +157,36 @@ impl LossProblem {
             }),
         }
     }
+}
+
+/// Runs `solver` from `x` for at most `iters` iterations and hands the problem back (the
+/// executor owns it while running) with the best point found and the iterations used.
+/// An argmin error — typically a line search that can no longer progress once the loss
+/// changes are at rounding level — yields no point but keeps the problem.
+pub fn run_chunk<S, H>(
+    problem: LossProblem,
+    solver: S,
+    x: &DVector<f64>,
+    iters: u64,
+) -> (LossProblem, Option<DVector<f64>>, u64)
+where
+    S: Solver<LossProblem, IterState<DVector<f64>, DVector<f64>, (), H, (), f64>>,
+{
+    let fallback = problem.clone_fresh();
+    let result = Executor::new(problem, solver)
+        .configure(|st| st.param(x.clone()).max_iters(iters))
+        .run();
+    match result {
+        Ok(mut res) => {
+            let used = res.state.get_iter();
+            let best = res.state.take_best_param();
+            (res.problem.take_problem().unwrap_or(fallback), best, used)
+        }
+        Err(_) => (fallback, None, 0),
+    }
+}
+
+/// Euclidean norm.
+pub fn norm(g: &[f64]) -> f64 {
+    g.iter().map(|v| v * v).sum::<f64>().sqrt()
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use nalgebra::{DMatrix, DVector};
+use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -308,4 +309,38 @@ pub fn record(name: &'static str, e: f64) {
             eprintln!("[{name}] max error so far {e:.3e}");
         }
     }
+}
+
+/// Random specs: n in 1..=max_n, m in 1..=max_m, every activation, the given distributions
+/// and regimes, tied or untied, sum or mean.
+pub fn spec_strategy(
+    max_n: usize,
+    max_m: usize,
+    dists: &'static [Dist],
+    regimes: &'static [Regime],
+) -> impl Strategy<Value = Spec> {
+    (
+        1..=max_n,
+        1..=max_m,
+        any::<bool>(),
+        0..ACTIVATIONS.len(),
+        0..dists.len(),
+        any::<bool>(),
+        0..regimes.len(),
+        any::<u64>(),
+    )
+        .prop_map(move |(n, m, tied, a, d, mean, r, seed)| Spec {
+            n,
+            m,
+            tied,
+            act: ACTIVATIONS[a],
+            dist: dists[d],
+            reduction: if mean {
+                Reduction::Mean
+            } else {
+                Reduction::Sum
+            },
+            regime: regimes[r],
+            seed,
+        })
 }
