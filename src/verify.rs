@@ -7,54 +7,8 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::loss::Objective;
 use crate::model::Model;
-use crate::optimize::{self, census, CensusOptions, Kind, LocalMinimum, MinimizeOptions};
+use crate::optimize::{self, census, CensusOptions, Kind, LocalMinimum, SearchOptions};
 use crate::tolerance;
-
-/// Options of a verification.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifyOptions {
-    restarts: usize,
-    seed: u64,
-    minimize: MinimizeOptions,
-}
-
-impl Default for VerifyOptions {
-    fn default() -> Self {
-        VerifyOptions {
-            restarts: 16,
-            seed: 0,
-            minimize: MinimizeOptions::default(),
-        }
-    }
-}
-
-impl VerifyOptions {
-    /// 16 restarts, seed 0.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Starts of the global search (≥ 1).
-    pub fn with_restarts(mut self, k: usize) -> Result<Self> {
-        if k == 0 {
-            return Err(Error::invalid("--restarts must be at least 1"));
-        }
-        self.restarts = k;
-        Ok(self)
-    }
-
-    /// Seed of the global search.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Options of every local minimisation (e.g. biases held at 0).
-    pub fn with_minimize(mut self, opts: MinimizeOptions) -> Self {
-        self.minimize = opts;
-        self
-    }
-}
 
 /// What the numbers mean.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +82,7 @@ pub struct Report {
 
 /// Verifies each model (all of the objective's n features). One global search is run per
 /// distinct shape (m, tied) and shared by the models of that shape.
-pub fn verify(models: &[Model], obj: &Objective, opts: &VerifyOptions) -> Result<Vec<Report>> {
+pub fn verify(models: &[Model], obj: &Objective, opts: &SearchOptions) -> Result<Vec<Report>> {
     if models.is_empty() {
         return Err(Error::invalid("no model to verify"));
     }
@@ -141,10 +95,8 @@ pub fn verify(models: &[Model], obj: &Objective, opts: &VerifyOptions) -> Result
         let shape = (model.m(), model.is_tied());
         if !searches.iter().any(|(s, _)| *s == shape) {
             let copts = CensusOptions::new(model.n(), model.m())?
-                .with_restarts(opts.restarts)?
-                .with_seed(opts.seed)
                 .with_untied(!model.is_tied())
-                .with_minimize(opts.minimize.clone());
+                .with_search(opts.clone());
             searches.push((shape, census(obj, &copts)?));
         }
         let search = &searches
@@ -160,11 +112,11 @@ pub fn verify(models: &[Model], obj: &Objective, opts: &VerifyOptions) -> Result
 fn verify_one(
     model: &Model,
     obj: &Objective,
-    opts: &VerifyOptions,
+    opts: &SearchOptions,
     search: &optimize::Census,
 ) -> Result<Report> {
-    let at_weights = optimize::inspect(obj, model, &opts.minimize)?;
-    let local = optimize::minimize_local(obj, model, &opts.minimize)?;
+    let at_weights = optimize::inspect(obj, model, opts.minimize())?;
+    let local = optimize::minimize_local(obj, model, opts.minimize())?;
     let local_distance = optimize::distance(model, &local.model);
     let searched = &search.best().minimum;
     let (best, best_count) = if local.loss < searched.loss {

@@ -6,7 +6,9 @@ use proptest::test_runner::{Config, RngSeed};
 use tms_exact::data::{Data, PerFeature};
 use tms_exact::loss::{self, Objective};
 use tms_exact::model::Model;
-use tms_exact::optimize::{census, inspect, minimize_local, CensusOptions, Kind, MinimizeOptions};
+use tms_exact::optimize::{
+    census, inspect, minimize_local, CensusOptions, Kind, MinimizeOptions, SearchOptions,
+};
 
 fn objective(n: usize, density: f64, importance: Vec<f64>) -> Objective {
     let data = Data::new(n)
@@ -52,9 +54,7 @@ fn census_is_bit_reproducible() {
     let obj = objective(3, 0.3, vec![1.0, 0.8, 0.6]);
     let opts = CensusOptions::new(3, 2)
         .unwrap()
-        .with_restarts(6)
-        .unwrap()
-        .with_seed(11);
+        .with_search(SearchOptions::new().with_restarts(6).unwrap().with_seed(11));
     let a = census(&obj, &opts).unwrap();
     let b = census(&obj, &opts).unwrap();
     assert_eq!(a.points.len(), b.points.len());

@@ -6,9 +6,10 @@ use proptest::test_runner::{Config, RngSeed};
 use tms_exact::data::{Data, PerFeature};
 use tms_exact::loss::{self, Objective};
 use tms_exact::model::Model;
+use tms_exact::optimize::SearchOptions;
 use tms_exact::optimize::{minimize_local, MinimizeOptions};
 use tms_exact::train::{train, Optimizer, TrainConfig};
-use tms_exact::verify::{verify, Verdict, VerifyOptions};
+use tms_exact::verify::{verify, Verdict};
 
 fn objective(n: usize, density: f64, importance: Vec<f64>) -> Objective {
     Objective::new(
@@ -21,8 +22,8 @@ fn objective(n: usize, density: f64, importance: Vec<f64>) -> Objective {
     )
 }
 
-fn opts() -> VerifyOptions {
-    VerifyOptions::new().with_restarts(8).unwrap().with_seed(3)
+fn opts() -> SearchOptions {
+    SearchOptions::new().with_restarts(8).unwrap().with_seed(3)
 }
 
 #[test]
@@ -91,7 +92,7 @@ fn verify_rejects_mismatched_models() {
     let m = Model::from_rows(&[vec![1.0, 0.0]], &[0.0, 0.0]).unwrap();
     assert!(verify(&[m], &obj, &opts()).is_err());
     assert!(verify(&[], &obj, &opts()).is_err());
-    assert!(VerifyOptions::new().with_restarts(0).is_err());
+    assert!(SearchOptions::new().with_restarts(0).is_err());
 }
 
 /// How far exact local minimisation may lower the loss of a model Adam trained well: 2 % of

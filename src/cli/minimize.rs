@@ -10,7 +10,9 @@ use super::{align, rows_of, write_out, DataArgs};
 use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::Model;
-use crate::optimize::{census, CensusOptions, CriticalPoint, LocalMinimum, MinimizeOptions};
+use crate::optimize::{
+    census, CensusOptions, CriticalPoint, LocalMinimum, MinimizeOptions, SearchOptions,
+};
 
 /// The model's shape.
 #[derive(Debug, Args)]
@@ -45,14 +47,17 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    /// The local-minimisation options these flags describe for an (n, m) model.
-    pub fn minimize_options(&self, n: usize, m: usize, untied: bool) -> Result<MinimizeOptions> {
+    /// The search these flags describe for an (n, m) model.
+    pub fn search_options(&self, n: usize, m: usize, untied: bool) -> Result<SearchOptions> {
         let mut opts = MinimizeOptions::new().with_no_bias(self.no_bias);
         for spec in &self.fix {
             let (k, v) = parse_fix(spec, n, m, untied)?;
             opts = opts.with_fixed(k, v)?;
         }
-        Ok(opts)
+        Ok(SearchOptions::new()
+            .with_restarts(self.restarts)?
+            .with_seed(self.seed)
+            .with_minimize(opts))
     }
 }
 
@@ -127,10 +132,8 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
     let ShapeArgs { n, m, untied } = args.shape;
     let obj = args.data.objective(n)?;
     let copts = CensusOptions::new(n, m)?
-        .with_restarts(args.search.restarts)?
-        .with_seed(args.search.seed)
         .with_untied(untied)
-        .with_minimize(args.search.minimize_options(n, m, untied)?);
+        .with_search(args.search.search_options(n, m, untied)?);
     let result = census(&obj, &copts)?;
     if let Some(path) = &args.out {
         let file = ModelFile {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::io::weights::{read_weights, Layout, WeightNames};
 use crate::model::Model;
-use crate::verify::{verify, Report, VerifyOptions};
+use crate::verify::{verify, Report};
 
 /// Arguments of `tms-exact verify`.
 #[derive(Debug, Args)]
@@ -83,10 +83,7 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         (models, args.data.objective(n)?, notes)
     };
     let (m, n, untied) = (models[0].m(), models[0].n(), !models[0].is_tied());
-    let vopts = VerifyOptions::new()
-        .with_restarts(args.search.restarts)?
-        .with_seed(args.search.seed)
-        .with_minimize(args.search.minimize_options(n, m, untied)?);
+    let vopts = args.search.search_options(n, m, untied)?;
     let reports = verify(&models, &obj, &vopts)?;
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();

@@ -147,6 +147,20 @@ impl<T: Real> CutCube<T> {
     /// Fills the table for `f = beta + Σ_j c_j x_j` with coordinate `own` (if any) weighted
     /// by density 2x. `c.len()` must be at most [`MAX_COORDS`].
     pub fn forward(&mut self, beta: T, c: &[T], own: Option<usize>) {
+        let n_states = self.prepare(beta, c, own);
+        let own_bit = own.map_or(0usize, |o| 1 << o);
+        let mut digits = [0u8; MAX_COORDS];
+        let (mut rmask, mut tmask) = (0usize, 0usize);
+        for s in 0..n_states {
+            if s > 0 {
+                increment(&mut digits, &mut rmask, &mut tmask);
+            }
+            self.compute(s, rmask, tmask, own_bit);
+        }
+    }
+
+    /// Stores the function and sizes the table; returns the number of states.
+    fn prepare(&mut self, beta: T, c: &[T], own: Option<usize>) -> usize {
         let k = c.len();
         assert!(
             k <= MAX_COORDS,
@@ -158,19 +172,9 @@ impl<T: Real> CutCube<T> {
         self.c.clear();
         self.c.extend_from_slice(c);
         self.subset_sums(beta);
-
-        let n_states = POW3[k];
         // Every state is written before it is read: no need to clear.
-        self.table.resize(n_states, [T::zero(); 3]);
-        let own_bit = own.map_or(0usize, |o| 1 << o);
-        let mut digits = [0u8; MAX_COORDS];
-        let (mut rmask, mut tmask) = (0usize, 0usize);
-        for s in 0..n_states {
-            if s > 0 {
-                increment(&mut digits, &mut rmask, &mut tmask);
-            }
-            self.compute(s, rmask, tmask, own_bit);
-        }
+        self.table.resize(POW3[k], [T::zero(); 3]);
+        POW3[k]
     }
 
     /// Like [`CutCube::forward`], but computes only the states that the root states `roots`
@@ -183,17 +187,7 @@ impl<T: Real> CutCube<T> {
             return self.forward(beta, c, own);
         }
         let k = c.len();
-        assert!(
-            k <= MAX_COORDS,
-            "cut-cube table limited to {MAX_COORDS} coordinates"
-        );
-        self.k = k;
-        self.own = own;
-        self.c.clear();
-        self.c.extend_from_slice(c);
-        self.subset_sums(beta);
-        let n_states = POW3[k];
-        self.table.resize(n_states, [T::zero(); 3]);
+        let n_states = self.prepare(beta, c, own);
         self.stamp.resize(n_states, 0);
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {

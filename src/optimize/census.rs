@@ -14,33 +14,29 @@ use crate::model::Model;
 use crate::tolerance;
 use nalgebra::{DMatrix, DVector};
 
-/// Options of a census.
+/// How critical points are searched for: the number of seeded starts, their seed, and the
+/// options of each local minimisation (shared by [`census`] and [`crate::verify::verify`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CensusOptions {
-    n: usize,
-    m: usize,
+pub struct SearchOptions {
     restarts: usize,
     seed: u64,
-    untied: bool,
     minimize: MinimizeOptions,
 }
 
-impl CensusOptions {
-    /// A census of models with n features and m hidden dimensions: 16 starts, seed 0, tied.
-    pub fn new(n: usize, m: usize) -> Result<Self> {
-        if n == 0 || m == 0 {
-            return Err(Error::invalid(format!(
-                "n and m must be at least 1 (got n = {n}, m = {m})"
-            )));
-        }
-        Ok(CensusOptions {
-            n,
-            m,
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
             restarts: 16,
             seed: 0,
-            untied: false,
             minimize: MinimizeOptions::default(),
-        })
+        }
+    }
+}
+
+impl SearchOptions {
+    /// 16 starts, seed 0, default minimisation.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Number of starts (≥ 1).
@@ -58,13 +54,7 @@ impl CensusOptions {
         self
     }
 
-    /// Untied models (a separate W_out).
-    pub fn with_untied(mut self, untied: bool) -> Self {
-        self.untied = untied;
-        self
-    }
-
-    /// Options of each local minimisation.
+    /// Options of each local minimisation (fixed biases or entries).
     pub fn with_minimize(mut self, opts: MinimizeOptions) -> Self {
         self.minimize = opts;
         self
@@ -73,6 +63,65 @@ impl CensusOptions {
     /// Number of starts.
     pub fn restarts(&self) -> usize {
         self.restarts
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Options of each local minimisation.
+    pub fn minimize(&self) -> &MinimizeOptions {
+        &self.minimize
+    }
+}
+
+/// Options of a census: the model's shape and the search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CensusOptions {
+    n: usize,
+    m: usize,
+    untied: bool,
+    search: SearchOptions,
+}
+
+impl CensusOptions {
+    /// A census of models with n features and m hidden dimensions, tied, default search.
+    pub fn new(n: usize, m: usize) -> Result<Self> {
+        if n == 0 || m == 0 {
+            return Err(Error::invalid(format!(
+                "n and m must be at least 1 (got n = {n}, m = {m})"
+            )));
+        }
+        Ok(CensusOptions {
+            n,
+            m,
+            untied: false,
+            search: SearchOptions::default(),
+        })
+    }
+
+    /// Untied models (a separate W_out).
+    pub fn with_untied(mut self, untied: bool) -> Self {
+        self.untied = untied;
+        self
+    }
+
+    /// The search.
+    pub fn with_search(mut self, search: SearchOptions) -> Self {
+        self.search = search;
+        self
+    }
+
+    /// Number of starts (≥ 1); shorthand for the search's.
+    pub fn with_restarts(mut self, k: usize) -> Result<Self> {
+        self.search = self.search.with_restarts(k)?;
+        Ok(self)
+    }
+
+    /// Number of starts.
+    pub fn restarts(&self) -> usize {
+        self.search.restarts
     }
 }
 
@@ -141,11 +190,12 @@ pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
         )));
     }
     obj.check_closed_form_size()?;
-    let results: Vec<Result<LocalMinimum>> = (0..opts.restarts)
+    let search = &opts.search;
+    let results: Vec<Result<LocalMinimum>> = (0..search.restarts)
         .into_par_iter()
         .map(|k| {
-            let start = start_model(opts.n, opts.m, opts.untied, opts.seed, k)?;
-            minimize_local(obj, &start, &opts.minimize)
+            let start = start_model(opts.n, opts.m, opts.untied, search.seed, k)?;
+            minimize_local(obj, &start, &search.minimize)
         })
         .collect();
     let mut points: Vec<CriticalPoint> = Vec::new();
@@ -173,7 +223,7 @@ pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
     points.sort_by(|a, b| a.minimum.loss.total_cmp(&b.minimum.loss));
     Ok(Census {
         points,
-        starts: opts.restarts,
+        starts: search.restarts,
     })
 }
 

@@ -21,7 +21,7 @@ use crate::model::Model;
 use classify::Spectrum;
 use problem::LossProblem;
 
-pub use census::{census, Census, CensusOptions, CriticalPoint};
+pub use census::{census, Census, CensusOptions, CriticalPoint, SearchOptions};
 pub use classify::Kind;
 
 /// Options of one local minimisation.
