@@ -244,21 +244,20 @@ impl<T: Real> CutCube<T> {
     /// Evaluates state `s` (free set `rmask`, fixed-at-1 set `tmask`) from the states it reads.
     #[inline(always)]
     fn compute(&mut self, s: usize, rmask: usize, tmask: usize, own_bit: usize) {
-        let (done, rest) = self.table.split_at_mut(s);
-        rest[0] = node(
-            done,
-            &self.c,
+        let size = 1usize << self.k;
+        assert!(rmask < size && tmask < size && s < self.table.len());
+        // SAFETY: both masks are below 2^k, the length of every per-subset array (asserted).
+        let sums = unsafe {
             NodeSums {
-                beta: self.beta_t[tmask],
-                lo: self.lo[rmask],
-                hi: self.hi[rmask],
-                sum: self.sum[rmask],
-                sumsq: self.sumsq[rmask],
-            },
-            s,
-            rmask,
-            own_bit,
-        );
+                beta: *self.beta_t.get_unchecked(tmask),
+                lo: *self.lo.get_unchecked(rmask),
+                hi: *self.hi.get_unchecked(rmask),
+                sum: *self.sum.get_unchecked(rmask),
+                sumsq: *self.sumsq.get_unchecked(rmask),
+            }
+        };
+        let (done, rest) = self.table.split_at_mut(s);
+        rest[0] = node(done, &self.c, sums, s, rmask, own_bit);
     }
 
     /// The moments `[E f₊², E f₊, E_V f₊]` of the state with free set `mask`, after
@@ -686,7 +685,7 @@ fn digits_of(s: usize, k: usize) -> ([u8; MAX_COORDS], usize, usize) {
 }
 
 /// Base-3 counter step: digits 0 (fixed at 0), 1 (fixed at 1, in T), 2 (free, in R).
-#[inline]
+#[inline(always)]
 fn increment(digits: &mut [u8; MAX_COORDS], rmask: &mut usize, tmask: &mut usize) {
     let mut j = 0;
     loop {
@@ -713,7 +712,7 @@ fn increment(digits: &mut [u8; MAX_COORDS], rmask: &mut usize, tmask: &mut usize
 }
 
 /// Inverse of [`increment`].
-#[inline]
+#[inline(always)]
 fn decrement(digits: &mut [u8; MAX_COORDS], rmask: &mut usize, tmask: &mut usize) {
     let mut j = 0;
     loop {
