@@ -260,7 +260,7 @@ pub struct Evaluator {
 
 /// Outputs run in parallel when one table has at least this many coordinates; below it the
 /// whole evaluation takes microseconds and threads would only add overhead.
-const PARALLEL_MIN_COORDS: usize = 8;
+pub const PARALLEL_MIN_COORDS: usize = 8;
 
 impl Evaluator {
     /// Validates that the objective has a closed form of feasible size.

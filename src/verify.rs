@@ -7,7 +7,9 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::loss::Objective;
 use crate::model::Model;
-use crate::optimize::{self, census, CensusOptions, Kind, LocalMinimum, SearchOptions};
+use crate::optimize::{
+    self, census_with_progress, CensusOptions, Kind, LocalMinimum, SearchOptions,
+};
 use crate::tolerance;
 
 /// What the numbers mean.
@@ -83,6 +85,16 @@ pub struct Report {
 /// Verifies each model (all of the objective's n features). One global search is run per
 /// distinct shape (m, tied) and shared by the models of that shape.
 pub fn verify(models: &[Model], obj: &Objective, opts: &SearchOptions) -> Result<Vec<Report>> {
+    verify_with_progress(models, obj, opts, false)
+}
+
+/// [`verify`] with a progress bar over the search's starts on a terminal.
+pub fn verify_with_progress(
+    models: &[Model],
+    obj: &Objective,
+    opts: &SearchOptions,
+    progress: bool,
+) -> Result<Vec<Report>> {
     if models.is_empty() {
         return Err(Error::invalid("no model to verify"));
     }
@@ -97,7 +109,7 @@ pub fn verify(models: &[Model], obj: &Objective, opts: &SearchOptions) -> Result
             let copts = CensusOptions::new(model.n(), model.m())?
                 .with_untied(!model.is_tied())
                 .with_search(opts.clone());
-            searches.push((shape, census(obj, &copts)?));
+            searches.push((shape, census_with_progress(obj, &copts, progress)?));
         }
         let search = &searches
             .iter()

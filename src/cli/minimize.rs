@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::model::Model;
 use crate::optimize::{
-    census, CensusOptions, CriticalPoint, LocalMinimum, MinimizeOptions, SearchOptions,
+    census_seconds, census_with_progress, CensusOptions, CriticalPoint, LocalMinimum,
+    MinimizeOptions, SearchOptions,
 };
 
 /// The model's shape.
@@ -134,7 +135,13 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
     let copts = CensusOptions::new(n, m)?
         .with_untied(untied)
         .with_search(args.search.search_options(n, m, untied)?);
-    let result = census(&obj, &copts)?;
+    obj.check_closed_form_size()?;
+    super::announce_duration(
+        &format!("the search ({} starts)", copts.restarts()),
+        census_seconds(&obj, &copts),
+        "fewer --restarts shorten it",
+    );
+    let result = census_with_progress(&obj, &copts, true)?;
     if let Some(path) = &args.out {
         let file = ModelFile {
             model: result.best().minimum.model.clone(),

@@ -212,6 +212,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     }
 }
 
+/// Tells the user on stderr, before a long computation starts, roughly how long it will take
+/// (the estimate is within a factor of a few; it is only printed above half a minute).
+pub(crate) fn announce_duration(what: &str, seconds: f64, hint: &str) {
+    if seconds > 30.0 {
+        let t = if seconds < 120.0 {
+            format!("{seconds:.0} s")
+        } else if seconds < 7200.0 {
+            format!("{:.0} minutes", seconds / 60.0)
+        } else {
+            format!("{:.1} hours", seconds / 3600.0)
+        };
+        eprintln!("note: {what} will take roughly {t} on this machine; {hint}");
+    }
+}
+
 /// A built-in example model by name (see `tms-exact loss --help`).
 pub fn example(name: &str) -> Result<ModelFile> {
     let (rows, b, density, importance): (Vec<Vec<f64>>, Vec<f64>, f64, Vec<f64>) = match name {

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::io::model_file::ModelFile;
 use crate::io::weights::{read_weights, Layout, WeightNames};
 use crate::model::Model;
-use crate::verify::{verify, Report};
+use crate::optimize::{census_seconds, minimize_seconds, CensusOptions};
+use crate::verify::{verify_with_progress, Report};
 
 /// Arguments of `tms-exact verify`.
 #[derive(Debug, Args)]
@@ -84,7 +85,17 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     };
     let (m, n, untied) = (models[0].m(), models[0].n(), !models[0].is_tied());
     let vopts = args.search.search_options(n, m, untied)?;
-    let reports = verify(&models, &obj, &vopts)?;
+    obj.check_closed_form_size()?;
+    let copts = CensusOptions::new(n, m)?
+        .with_untied(untied)
+        .with_search(vopts.clone());
+    super::announce_duration(
+        &format!("verifying {} model(s)", models.len()),
+        census_seconds(&obj, &copts)
+            + 2.0 * models.len() as f64 * minimize_seconds(&obj, m, untied),
+        "fewer --restarts shorten the search for the best critical point",
+    );
+    let reports = verify_with_progress(&models, &obj, &vopts, true)?;
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();
         let v = json!({ "instances": instances, "notes": notes });

@@ -180,8 +180,53 @@ pub fn start_model(n: usize, m: usize, untied: bool, seed: u64, k: usize) -> Res
     }
 }
 
+/// Rough wall-clock seconds of one local minimisation of an m-dimensional model.
+///
+/// # Formula
+/// With `S` = the closed form's cost in states ([`crate::loss::cost_in_states`]) and N
+/// parameters: `S · (5e-6 + 1e-6 · N)` below 3^8 states per output, and
+/// `2.0 · (S / 52488)^1.5` from there on (where the outputs already run in parallel and
+/// L-BFGS needs more iterations). Fitted on the 2-core development machine to (5, 2): 25 ms,
+/// (8, 3): 2.0 s and (10, 3): about 80 s per start. Within a factor of a few.
+pub fn minimize_seconds(obj: &Objective, m: usize, untied: bool) -> f64 {
+    let n = obj.n();
+    let params = (m * n + if untied { n * m } else { 0 } + n) as f64;
+    let states = crate::loss::cost_in_states(obj);
+    if parallel_outputs(obj) {
+        2.0 * (states / 52488.0).powf(1.5)
+    } else {
+        states * (5e-6 + 1e-6 * params)
+    }
+}
+
+/// Whether one evaluation already uses every core (then starts effectively run one by one).
+fn parallel_outputs(obj: &Objective) -> bool {
+    crate::loss::max_set_size(&obj.data().active_sets()) >= crate::loss::PARALLEL_MIN_COORDS
+}
+
+/// Rough wall-clock seconds of a census (see [`minimize_seconds`]).
+pub fn census_seconds(obj: &Objective, opts: &CensusOptions) -> f64 {
+    let starts = opts.search.restarts as f64;
+    let rounds = if parallel_outputs(obj) {
+        starts
+    } else {
+        (starts / rayon::current_num_threads().max(1) as f64).ceil()
+    };
+    rounds * minimize_seconds(obj, opts.m, opts.untied)
+}
+
 /// Runs the census: `restarts` seeded starts, minimised in parallel, merged modulo symmetry.
 pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
+    census_with_progress(obj, opts, false)
+}
+
+/// [`census`] with a progress bar over the starts on stderr when `progress` is true and stderr
+/// is a terminal.
+pub fn census_with_progress(
+    obj: &Objective,
+    opts: &CensusOptions,
+    progress: bool,
+) -> Result<Census> {
     if obj.n() != opts.n {
         return Err(Error::invalid(format!(
             "the data describe {} features but the census is for n = {}",
@@ -191,13 +236,29 @@ pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
     }
     obj.check_closed_form_size()?;
     let search = &opts.search;
+    let bar = (progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let bar = indicatif::ProgressBar::new(search.restarts as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "minimising {bar:40} {pos}/{len} starts [{elapsed_precise}<{eta_precise}]",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
     let results: Vec<Result<LocalMinimum>> = (0..search.restarts)
         .into_par_iter()
         .map(|k| {
             let start = start_model(opts.n, opts.m, opts.untied, search.seed, k)?;
-            minimize_local(obj, &start, &search.minimize)
+            let r = minimize_local(obj, &start, &search.minimize);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+            r
         })
         .collect();
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
     let mut points: Vec<CriticalPoint> = Vec::new();
     for r in results {
         let lm = r?;

@@ -21,7 +21,10 @@ use crate::model::Model;
 use classify::Spectrum;
 use problem::LossProblem;
 
-pub use census::{census, Census, CensusOptions, CriticalPoint, SearchOptions};
+pub use census::{
+    census, census_seconds, census_with_progress, minimize_seconds, Census, CensusOptions,
+    CriticalPoint, SearchOptions,
+};
 pub use classify::Kind;
 
 /// Options of one local minimisation.
