@@ -1,7 +1,7 @@
 //! The data distribution: which features are active, their importances.
 //!
 //! Conventions (`shared/reference/model.md`): feature i has density p_i (probability of being
-//! non-zero; sparsity S_i = 1 − p_i) and importance I_i ≥ 0. Active values are i.i.d. U[0,1].
+//! non-zero; sparsity S_i = 1 − p_i) and importance I_i ≥ 0. Active values are i.i.d. `U[0,1]`.
 //! Every distribution here is a distribution over *active sets*; [`Data::active_sets`] exposes
 //! it in the form the exact integrals use.
 
@@ -291,7 +291,7 @@ impl Data {
         }
     }
 
-    /// Draws one input vector into `x` (length n): active features ~ U[0,1], others 0.
+    /// Draws one input vector into `x` (length n): active features ~ `U[0,1]`, others 0.
     pub fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, x: &mut [f64]) {
         debug_assert_eq!(x.len(), self.n);
         match &self.distribution {

@@ -188,3 +188,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn feature_permutations_merge_only_when_the_data_cannot_tell_features_apart() {
+    use tms_exact::optimize::census::{interchangeable_features, same_point};
+    let relu = true;
+    let start = Model::from_rows(
+        &[vec![0.9, -0.2, 0.4], vec![0.1, 0.8, -0.5]],
+        &[-0.05, 0.02, 0.1],
+    )
+    .unwrap();
+    // The same model with features 0 and 1 swapped (columns of W and entries of b).
+    let swapped = Model::from_rows(
+        &[vec![-0.2, 0.9, 0.4], vec![0.8, 0.1, -0.5]],
+        &[0.02, -0.05, 0.1],
+    )
+    .unwrap();
+    let equal = objective(3, 0.3, vec![1.0, 1.0, 0.5]);
+    let a = inspect(&equal, &start, &MinimizeOptions::new()).unwrap();
+    let b = inspect(&equal, &swapped, &MinimizeOptions::new()).unwrap();
+    let classes = interchangeable_features(&equal);
+    assert_eq!(classes, vec![0, 0, 2]);
+    assert!(same_point(&a, &b, relu, &classes));
+    // With importances (1, 0.9, 0.5) features 0 and 1 differ: no merge (and the losses differ).
+    let unequal = objective(3, 0.3, vec![1.0, 0.9, 0.5]);
+    let a = inspect(&unequal, &start, &MinimizeOptions::new()).unwrap();
+    let b = inspect(&unequal, &swapped, &MinimizeOptions::new()).unwrap();
+    let classes = interchangeable_features(&unequal);
+    assert_eq!(classes, vec![0, 1, 2]);
+    assert!(!same_point(&a, &b, relu, &classes));
+}

@@ -3,6 +3,9 @@
 //! `main.rs` only parses arguments and turns errors into one line and an exit status; every
 //! command is [`run`] here so it can be tested in-process and reused.
 
+// Argument doc comments are clap's plain-text help ("W[h,j]", "[:alpha]"), not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@
 //!
 //! # Formula
 //!
-//! Divergence theorem on Ω = {x ∈ [0,1]^k : f(x) > 0} with the field (x − a)·f₊ᵖ·ρ(x), where
+//! Divergence theorem on `Ω = {x ∈ [0,1]^k : f(x) > 0}` with the field (x − a)·f₊ᵖ·ρ(x), where
 //! ρ = Π_j (m_j+1) x_j^{m_j} (m_o = 1 for the weighted coordinate, 0 otherwise) and the anchor
 //! `a ∈ [0,1]^k` lies on the kink, f(a) = 0. Because f(a) = 0 the kink face contributes
 //! nothing, and (with `f − f(a) = (x − a)·∇f`)

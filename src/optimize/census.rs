@@ -263,9 +263,10 @@ pub fn census_with_progress(
     for r in results {
         let lm = r?;
         let relu = obj.activation() == crate::model::Activation::Relu;
+        let classes = interchangeable_features(obj);
         match points
             .iter_mut()
-            .find(|p| same_point(&p.minimum, &lm, relu))
+            .find(|p| same_point(&p.minimum, &lm, relu, &classes))
         {
             Some(p) => {
                 p.count += 1;
@@ -288,28 +289,103 @@ pub fn census_with_progress(
     })
 }
 
-/// Same critical point modulo the symmetries: equal `M = W_out W` and `b` (and loss). With a
-/// ReLU output, a feature whose output is identically 0 (`b_i + Σ_j max(M_ij, 0) ≤ 0`) has a
-/// flat bias, so its bias is compared only through that condition.
-pub fn same_point(a: &LocalMinimum, b: &LocalMinimum, relu: bool) -> bool {
+/// Classes of features the data cannot tell apart: equal density (or one-hot probability)
+/// and equal importance. With explicit active sets every feature is its own class.
+pub fn interchangeable_features(obj: &Objective) -> Vec<usize> {
+    let data = obj.data();
+    let n = obj.n();
+    let key = |i: usize| -> Option<(u64, u64)> {
+        match data.distribution() {
+            crate::data::Distribution::ActiveSets(_) => None,
+            _ => Some((
+                data.marginal_density()[i].to_bits(),
+                data.importance()[i].to_bits(),
+            )),
+        }
+    };
+    let mut classes = vec![0; n];
+    for i in 0..n {
+        classes[i] = match key(i) {
+            None => i,
+            Some(k) => (0..i)
+                .find(|&j| key(j) == Some(k))
+                .map_or(i, |j| classes[j]),
+        };
+    }
+    classes
+}
+
+/// Same critical point modulo the symmetries: the hidden-space symmetries (equal
+/// `M = W_out W`) and permutations of features the data cannot tell apart (`classes`, see
+/// [`interchangeable_features`]): some such permutation π has `M_b[π i, π j] = M_a[i, j]` and
+/// `b_b[π i] = b_a[i]`. With a ReLU output, a feature whose output is identically 0
+/// (`b_i + Σ_j max(M_ij, 0) ≤ 0`) has a flat bias, so its bias is compared only through that
+/// condition.
+pub fn same_point(a: &LocalMinimum, b: &LocalMinimum, relu: bool, classes: &[usize]) -> bool {
     let scale = 1.0f64.max(a.loss.abs());
     if (a.loss - b.loss).abs() > tolerance::SAME_LOSS_REL * scale {
         return false;
     }
     let (ga, gb) = (a.model.gram(), b.model.gram());
-    let s = 1.0f64.max(ga.amax());
-    if (&ga - &gb).amax() > tolerance::SAME_POINT * s {
-        return false;
-    }
+    let n = ga.nrows();
+    let tol = tolerance::SAME_POINT * 1.0f64.max(ga.amax());
     let silent = |g: &DMatrix<f64>, bias: f64, i: usize| {
         relu && bias + g.row(i).iter().map(|v| v.max(0.0)).sum::<f64>() <= 0.0
     };
-    (0..ga.nrows()).all(|i| {
-        let (ba, bb) = (a.model.b()[i], b.model.b()[i]);
-        match (silent(&ga, ba, i), silent(&gb, bb, i)) {
-            (true, true) => true,
-            (false, false) => (ba - bb).abs() <= tolerance::SAME_POINT * s,
-            _ => false,
+    let bias_a: Vec<Option<f64>> = (0..n)
+        .map(|i| (!silent(&ga, a.model.b()[i], i)).then_some(a.model.b()[i]))
+        .collect();
+    let bias_b: Vec<Option<f64>> = (0..n)
+        .map(|i| (!silent(&gb, b.model.b()[i], i)).then_some(b.model.b()[i]))
+        .collect();
+    let close = |x: f64, y: f64| (x - y).abs() <= tol;
+    let same_bias = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (None, None) => true,
+        (Some(x), Some(y)) => close(x, y),
+        _ => false,
+    };
+    // Backtracking over π, feature by feature; each candidate must agree with every
+    // assignment made so far. The budget keeps pathological ties from running long.
+    let mut perm = vec![usize::MAX; n];
+    let mut used = vec![false; n];
+    let mut budget = PERMUTATION_SEARCH_BUDGET;
+    fn assign(
+        i: usize,
+        perm: &mut [usize],
+        used: &mut [bool],
+        budget: &mut usize,
+        fits: &dyn Fn(usize, usize, &[usize]) -> bool,
+    ) -> bool {
+        if i == perm.len() {
+            return true;
         }
-    })
+        for j in 0..perm.len() {
+            if used[j] || *budget == 0 {
+                continue;
+            }
+            *budget -= 1;
+            if fits(i, j, perm) {
+                perm[i] = j;
+                used[j] = true;
+                if assign(i + 1, perm, used, budget, fits) {
+                    return true;
+                }
+                used[j] = false;
+                perm[i] = usize::MAX;
+            }
+        }
+        false
+    }
+    let fits = |i: usize, j: usize, perm: &[usize]| {
+        classes[i] == classes[j]
+            && close(ga[(i, i)], gb[(j, j)])
+            && same_bias(bias_a[i], bias_b[j])
+            && (0..i)
+                .all(|k| close(ga[(i, k)], gb[(j, perm[k])]) && close(ga[(k, i)], gb[(perm[k], j)]))
+    };
+    assign(0, &mut perm, &mut used, &mut budget, &fits)
 }
+
+/// Candidate assignments the permutation search may try before giving up (then the points
+/// are listed separately, never merged wrongly).
+const PERMUTATION_SEARCH_BUDGET: usize = 200_000;

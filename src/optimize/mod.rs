@@ -3,7 +3,7 @@
 //! [`minimize_local`] runs L-BFGS with a More–Thuente line search ([`lbfgs`]) and polishes
 //! with a trust-region Newton method on the exact Hessian ([`polish`]) until ‖∇L‖ reaches
 //! rounding level, then classifies the point from the Hessian spectrum with the symmetry
-//! directions separated ([`classify`]). [`census`] runs many seeded starts in parallel and
+//! directions separated ([`classify`]). [`census()`] runs many seeded starts in parallel and
 //! lists the distinct critical points found.
 
 pub mod census;
