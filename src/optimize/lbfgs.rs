@@ -11,7 +11,7 @@ use super::problem::{norm, run_chunk, LossProblem};
 /// Settings of the L-BFGS stage.
 #[derive(Debug, Clone, Copy)]
 pub struct LbfgsSettings {
-    /// Stop when the gradient's Euclidean norm is below this.
+    /// Stop when the gradient's Euclidean norm is below this (the polish takes it further).
     pub grad_tol: f64,
     /// Iterations at most (over all chunks).
     pub max_iters: u64,
@@ -22,7 +22,7 @@ pub struct LbfgsSettings {
 impl Default for LbfgsSettings {
     fn default() -> Self {
         LbfgsSettings {
-            grad_tol: 1e-12,
+            grad_tol: 1e-8,
             max_iters: 5000,
             memory: 10,
         }
