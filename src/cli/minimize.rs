@@ -137,7 +137,11 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
         .with_search(args.search.search_options(n, m, untied)?);
     obj.check_closed_form_size()?;
     super::announce_duration(
-        &format!("the search ({} starts)", copts.restarts()),
+        &format!(
+            "the search ({} start{})",
+            copts.restarts(),
+            if copts.restarts() == 1 { "" } else { "s" }
+        ),
         census_seconds(&obj, &copts),
         "fewer --restarts shorten it",
     );

@@ -183,20 +183,15 @@ pub fn start_model(n: usize, m: usize, untied: bool, seed: u64, k: usize) -> Res
 /// Rough wall-clock seconds of one local minimisation of an m-dimensional model.
 ///
 /// # Formula
-/// With `S` = the closed form's cost in states ([`crate::loss::cost_in_states`]) and N
-/// parameters: `S · (5e-6 + 1e-6 · N)` below 3^8 states per output, and
-/// `2.0 · (S / 52488)^1.5` from there on (where the outputs already run in parallel and
-/// L-BFGS needs more iterations). Fitted on the 2-core development machine to (5, 2): 25 ms,
-/// (8, 3): 2.0 s and (10, 3): about 80 s per start. Within a factor of a few.
+/// `S · (4e-6 + 2.3e-9 · N²)` seconds, with `S` the closed form's cost in states
+/// ([`crate::loss::cost_in_states`]) and N parameters (the N² term is the exact Hessians,
+/// one dual-number sweep per parameter). Fitted on the 2-core development machine to one
+/// start at (5, 2): 4.5 ms, (8, 3): 0.28 s, (10, 3): 2.5 s and (12, 4): 78 s; within a
+/// factor of 2 of each.
 pub fn minimize_seconds(obj: &Objective, m: usize, untied: bool) -> f64 {
     let n = obj.n();
     let params = (m * n + if untied { n * m } else { 0 } + n) as f64;
-    let states = crate::loss::cost_in_states(obj);
-    if parallel_outputs(obj) {
-        2.0 * (states / 52488.0).powf(1.5)
-    } else {
-        states * (5e-6 + 1e-6 * params)
-    }
+    crate::loss::cost_in_states(obj) * (4e-6 + 2.3e-9 * params * params)
 }
 
 /// Whether one evaluation already uses every core (then starts effectively run one by one).
