@@ -20,7 +20,6 @@
 //! back to the same f64, so `read(write(f)) == f` bit for bit: files written by the optimiser
 //! reproduce its loss exactly.
 
-use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
@@ -427,97 +426,31 @@ fn active_sets(v: &Value) -> Result<Vec<(Vec<usize>, f64)>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Exact JSON numbers.
+// Strict JSON values.
 //
-// serde_json without its `float_roundtrip` feature parses decimals with up to one ulp of error
-// (measured: 40% of random f64 written by serde_json read back different). So the text is
-// parsed by serde_json (syntax errors keep its line/column), and each number it meets is
-// replaced by the correctly rounded value of the same token, found by a scan of the text in
-// document order. Duplicate keys, which serde_json's `Value` would silently collapse, are
-// refused.
+// Numbers are parsed correctly rounded by serde_json (its `float_roundtrip` feature is enabled in
+// Cargo.toml). This visitor builds a `Value` like serde_json's own but refuses duplicate keys,
+// which `Value` would silently collapse, keeping serde's line and column in every error.
 
-/// Parses JSON text into a [`Value`] with correctly rounded numbers.
+/// Parses JSON text into a [`Value`], refusing duplicate keys.
 fn parse_exact(text: &str) -> serde_json::Result<Value> {
-    let tokens = RefCell::new(NumberTokens {
-        text,
-        pos: 0,
-        in_string: false,
-    });
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = ExactValue(&tokens).deserialize(&mut de)?;
+    let v = ExactValue.deserialize(&mut de)?;
     de.end()?;
     Ok(v)
 }
 
-/// Number tokens of JSON text outside strings, in document order.
-struct NumberTokens<'a> {
-    text: &'a str,
-    pos: usize,
-    in_string: bool,
-}
-
-impl NumberTokens<'_> {
-    /// The next number token, parsed correctly rounded (`None` past the end or if unparsable).
-    fn next_number(&mut self) -> Option<f64> {
-        let b = self.text.as_bytes();
-        while self.pos < b.len() {
-            let c = b[self.pos];
-            if self.in_string {
-                match c {
-                    b'\\' => self.pos += 1,
-                    b'"' => self.in_string = false,
-                    _ => {}
-                }
-                self.pos += 1;
-            } else if c == b'"' {
-                self.in_string = true;
-                self.pos += 1;
-            } else if c == b'-' || c.is_ascii_digit() {
-                let start = self.pos;
-                while self.pos < b.len()
-                    && matches!(b[self.pos], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                {
-                    self.pos += 1;
-                }
-                return self.text[start..self.pos].parse().ok();
-            } else {
-                self.pos += 1;
-            }
-        }
-        None
-    }
-}
-
 #[derive(Clone, Copy)]
-struct ExactValue<'s, 'a>(&'s RefCell<NumberTokens<'a>>);
+struct ExactValue;
 
-impl ExactValue<'_, '_> {
-    /// The token's exact value, or serde's if the scan disagrees by more than rounding (which
-    /// would be a bug in the scan; serde's value is then the safer choice).
-    fn exact(&self, serde_value: f64) -> f64 {
-        match self.0.borrow_mut().next_number() {
-            Some(x) if x == serde_value || ulps_apart(x, serde_value) <= 4 => x,
-            _ => serde_value,
-        }
-    }
-}
-
-/// Distance in units in the last place (large across a sign change).
-fn ulps_apart(a: f64, b: f64) -> u64 {
-    if a.is_sign_negative() != b.is_sign_negative() {
-        return u64::MAX;
-    }
-    a.to_bits().abs_diff(b.to_bits())
-}
-
-impl<'de> DeserializeSeed<'de> for ExactValue<'_, '_> {
+impl<'de> DeserializeSeed<'de> for ExactValue {
     type Value = Value;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for ExactValue<'_, '_> {
+impl<'de> Visitor<'de> for ExactValue {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -527,15 +460,13 @@ impl<'de> Visitor<'de> for ExactValue<'_, '_> {
         Ok(Value::Bool(v))
     }
     fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
-        self.0.borrow_mut().next_number();
         Ok(Value::from(v))
     }
     fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        self.0.borrow_mut().next_number();
         Ok(Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Value, E> {
-        Number::from_f64(self.exact(v))
+        Number::from_f64(v)
             .map(Value::Number)
             .ok_or_else(|| E::custom("number out of range"))
     }
