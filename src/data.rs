@@ -100,6 +100,57 @@ pub enum ActiveSetFamily {
     List(Vec<(Vec<usize>, f64)>),
 }
 
+/// One active set as [`ActiveSetFamily::expand`] lists it: the bit mask over the family's
+/// coordinates (product data) or over the set itself (listed data), the features, and the
+/// probability.
+pub type ExpandedSet<P> = (usize, Vec<usize>, P);
+
+impl ActiveSetFamily {
+    /// Every active set of positive probability, with its probability built by `factor`:
+    /// starting from `one`, `factor(acc, p, active)` folds in each coordinate's density `p`
+    /// (the factor is `p` if active, `1 − p` if not) or, for listed sets, the set's
+    /// probability once as active. Callers choose the arithmetic (f64, or exact rationals).
+    ///
+    /// Product data: sets in increasing mask order, where bit t is `coords[t]`; a set is left
+    /// out exactly when an inactive coordinate has density 1 (never-active features are
+    /// not coordinates at all).
+    pub fn expand<P>(
+        &self,
+        one: impl Fn() -> P,
+        factor: impl Fn(P, f64, bool) -> P,
+    ) -> Vec<ExpandedSet<P>> {
+        match self {
+            ActiveSetFamily::Product { coords, density } => {
+                let k = coords.len();
+                (0..1usize << k)
+                    .filter(|mask| (0..k).all(|t| mask >> t & 1 == 1 || density[t] < 1.0))
+                    .map(|mask| {
+                        let set = (0..k)
+                            .filter(|t| mask >> t & 1 == 1)
+                            .map(|t| coords[t])
+                            .collect();
+                        let prob = (0..k)
+                            .fold(one(), |acc, t| factor(acc, density[t], mask >> t & 1 == 1));
+                        (mask, set, prob)
+                    })
+                    .collect()
+            }
+            ActiveSetFamily::List(sets) => sets
+                .iter()
+                .map(|(s, p)| ((1usize << s.len()) - 1, s.clone(), factor(one(), *p, true)))
+                .collect(),
+        }
+    }
+
+    /// [`ActiveSetFamily::expand`] with f64 probabilities.
+    pub fn expand_f64(&self) -> Vec<ExpandedSet<f64>> {
+        self.expand(
+            || 1.0,
+            |acc, p, active| acc * if active { p } else { 1.0 - p },
+        )
+    }
+}
+
 /// The data distribution and importances for n features.
 #[derive(Debug, Clone)]
 pub struct Data {
@@ -412,6 +463,34 @@ mod tests {
             .unwrap()
             .with_density(&PerFeature::Constant(0.5))
             .is_err());
+    }
+
+    #[test]
+    fn expanded_sets_cover_the_distribution() {
+        // Feature 2 is always active: sets without it have probability 0 and are left out.
+        let d = Data::new(3)
+            .unwrap()
+            .with_density(&PerFeature::List(vec![0.5, 0.25, 1.0]))
+            .unwrap();
+        let sets = d.active_sets().expand_f64();
+        assert_eq!(sets.len(), 4);
+        assert!(sets
+            .iter()
+            .all(|(mask, set, _)| mask & 0b100 != 0 && set.contains(&2)));
+        let total: f64 = sets.iter().map(|s| s.2).sum();
+        assert_eq!(total, 1.0);
+        assert_eq!(sets[0], (0b100, vec![2], 0.5 * 0.75));
+        let listed = Data::new(3)
+            .unwrap()
+            .with_distribution(Distribution::ActiveSets(vec![
+                (vec![2, 0], 0.3),
+                (vec![1], 0.7),
+            ]))
+            .unwrap();
+        assert_eq!(
+            listed.active_sets().expand_f64(),
+            vec![(0b11, vec![0, 2], 0.3), (0b1, vec![1], 0.7)]
+        );
     }
 
     #[test]

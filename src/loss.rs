@@ -403,30 +403,18 @@ struct Group {
 
 /// One table for product data (all subsets are roots), one per set for listed sets.
 fn groups_of(family: &ActiveSetFamily) -> Vec<Group> {
+    let sets = family.expand_f64();
+    let root = |mask: usize, p: f64| (mask, cutcube::root_index(mask), p);
     match family {
-        ActiveSetFamily::Product { coords, density } => {
-            let mut w = Vec::new();
-            product_weights(density, &mut w);
-            let roots = w
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| **p > 0.0)
-                .map(|(mask, p)| (mask, cutcube::root_index(mask), *p))
-                .collect();
-            vec![Group {
-                coords: coords.clone(),
-                roots,
-            }]
-        }
-        ActiveSetFamily::List(sets) => sets
-            .iter()
-            .map(|(s, p)| Group {
-                coords: s.clone(),
-                roots: vec![(
-                    (1usize << s.len()) - 1,
-                    cutcube::root_index((1usize << s.len()) - 1),
-                    *p,
-                )],
+        ActiveSetFamily::Product { coords, .. } => vec![Group {
+            coords: coords.clone(),
+            roots: sets.into_iter().map(|(mask, _, p)| root(mask, p)).collect(),
+        }],
+        ActiveSetFamily::List(_) => sets
+            .into_iter()
+            .map(|(mask, coords, p)| Group {
+                coords,
+                roots: vec![root(mask, p)],
             })
             .collect(),
     }
@@ -626,19 +614,6 @@ fn output_loss<T: Real>(
             unreachable!(
                 "closed form requested for a smooth activation (checked in Evaluator::new)"
             )
-        }
-    }
-}
-
-/// Probabilities of every subset of the product family's coordinates, by bit mask.
-fn product_weights(density: &[f64], out: &mut Vec<f64>) {
-    out.clear();
-    out.push(1.0);
-    for &p in density {
-        let len = out.len();
-        out.extend_from_within(..);
-        for (mask, v) in out.iter_mut().enumerate() {
-            *v *= if mask < len { 1.0 - p } else { p };
         }
     }
 }

@@ -10,7 +10,6 @@
 
 use std::cell::Cell;
 
-use crate::data::ActiveSetFamily;
 use crate::error::{Error, Result};
 use crate::integrals::Estimate;
 use crate::loss::{max_set_size, Objective};
@@ -55,7 +54,11 @@ pub fn quadrature_loss(
              like ~100^k); use the closed form (piecewise-linear activations) or Monte Carlo"
         )));
     }
-    let sets = weighted_sets(&family);
+    let sets: Vec<(Vec<usize>, f64)> = family
+        .expand_f64()
+        .into_iter()
+        .map(|(_, set, p)| (set, p))
+        .collect();
     let weights = obj.weights();
     let total_weight: f64 = weights.iter().sum();
     let gram = model.gram();
@@ -156,33 +159,6 @@ pub fn quadrature_loss(
         error,
         gradient,
     })
-}
-
-/// The active sets with positive probability.
-fn weighted_sets(family: &ActiveSetFamily) -> Vec<(Vec<usize>, f64)> {
-    match family {
-        ActiveSetFamily::Product { coords, density } => {
-            let k = coords.len();
-            let mut out = Vec::new();
-            for mask in 0..(1usize << k) {
-                let mut prob = 1.0;
-                let mut set = Vec::new();
-                for t in 0..k {
-                    if mask >> t & 1 == 1 {
-                        prob *= density[t];
-                        set.push(coords[t]);
-                    } else {
-                        prob *= 1.0 - density[t];
-                    }
-                }
-                if prob > 0.0 {
-                    out.push((set, prob));
-                }
-            }
-            out
-        }
-        ActiveSetFamily::List(sets) => sets.clone(),
-    }
 }
 
 /// `∫_{[0,1]^d} g(x, b + c·x) dx` by nested double-exponential quadrature, with its

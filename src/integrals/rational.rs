@@ -279,37 +279,21 @@ struct CutSums {
 /// One active set with its exact (dyadic) probability.
 type WeightedSet = (Vec<usize>, Dyadic);
 
-/// The active sets with positive probability, with exact probabilities.
+/// The active sets with positive probability, with exact probabilities (each factor p or
+/// 1 − p is an exact dyadic, and so is their product).
 fn exact_sets(family: &ActiveSetFamily) -> Vec<WeightedSet> {
-    match family {
-        ActiveSetFamily::Product { coords, density } => {
-            let k = coords.len();
-            let p: Vec<Dyadic> = density.iter().map(|&d| Dyadic::from_f64(d)).collect();
-            let q: Vec<Dyadic> = p.iter().map(|pt| Dyadic::one().add(&pt.neg())).collect();
-            let mut out = Vec::new();
-            for mask in 0..(1usize << k) {
-                let mut prob = Dyadic::one();
-                let mut set = Vec::new();
-                for t in 0..k {
-                    if mask >> t & 1 == 1 {
-                        prob = prob.mul(&p[t]);
-                        set.push(coords[t]);
-                    } else {
-                        prob = prob.mul(&q[t]);
-                    }
-                }
-                if !prob.m.is_zero() {
-                    out.push((set, prob.normalized()));
-                }
-            }
-            out
-        }
-        ActiveSetFamily::List(sets) => sets
-            .iter()
-            .map(|(s, p)| (s.clone(), Dyadic::from_f64(*p)))
-            .filter(|(_, p)| !p.m.is_zero())
-            .collect(),
-    }
+    family
+        .expand(Dyadic::one, |acc, p, active| {
+            let p = Dyadic::from_f64(p);
+            acc.mul(&if active {
+                p
+            } else {
+                Dyadic::one().add(&p.neg())
+            })
+        })
+        .into_iter()
+        .map(|(_, set, prob)| (set, prob.normalized()))
+        .collect()
 }
 
 /// Number of vertex terms the exact route would visit (`n·3^k` for independent data).
