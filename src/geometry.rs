@@ -98,6 +98,10 @@ mod tests {
         for d in g.dimensionality {
             assert!((d - 0.4).abs() < 1e-12);
         }
+        // Σ_{j≠i} cos²(2π(j−i)/5) = 5/2 − 1.
+        for s in g.superposition {
+            assert!((s - 1.5).abs() < 1e-12);
+        }
         assert!((g.dimensions_per_feature - 0.4).abs() < 1e-12);
     }
 
@@ -107,5 +111,6 @@ mod tests {
         assert_eq!(g.antipodal_pairs, vec![(0, 1)]);
         assert_eq!(g.dropped, vec![2]);
         assert_eq!(g.dimensionality[0], 0.5);
+        assert_eq!(g.superposition, vec![1.0, 1.0, 0.0]);
     }
 }

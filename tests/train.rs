@@ -321,3 +321,34 @@ fn exact_loss_only_when_a_closed_form_exists() {
     assert_eq!(g[0].exact_loss, None);
     assert!(g[0].sampled_loss.is_finite());
 }
+
+#[test]
+fn sampled_loss_is_an_unbiased_estimate_of_the_exact_loss() {
+    // With one step the reported sampled loss is the batch loss at the initial weights
+    // (taken before the update), so it must agree with the exact loss there within the
+    // batch's standard error (estimated by the Monte Carlo route at the same batch size).
+    let obj = notebook_objective(5, 0.3);
+    for seed in 0..8u64 {
+        let cfg = TrainConfig::new(5, 2)
+            .unwrap()
+            .with_steps(1)
+            .unwrap()
+            .with_batch(4096)
+            .unwrap()
+            .with_seed(seed);
+        let trained = train(&obj, &cfg, false).unwrap();
+        let init = trained[0]
+            .model
+            .from_vec_like(&init_params(&cfg, 0))
+            .unwrap();
+        let exact = tms_exact::loss::loss(&init, &obj).unwrap().loss;
+        let se = tms_exact::integrals::montecarlo::monte_carlo_loss(&init, &obj, 4096, 99, false)
+            .unwrap()
+            .error;
+        let sampled = trained[0].sampled_loss;
+        assert!(
+            (sampled - exact).abs() <= tms_exact::tolerance::MC_SIGMAS * se,
+            "seed {seed}: sampled {sampled}, exact {exact}, batch standard error {se}"
+        );
+    }
+}
