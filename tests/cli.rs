@@ -409,6 +409,11 @@ fn bad_inputs_are_one_line_and_exit_2() {
             "at least 1",
         ),
         (
+            "samples beyond the limit",
+            vec!["--method", "mc", "--samples", "100000000000"],
+            "limit",
+        ),
+        (
             "samples not a number",
             vec!["--method", "mc", "--samples", "x"],
             "invalid value",

@@ -186,6 +186,13 @@ fn bad_inputs_are_one_line_and_exit_2_without_partial_files() {
     std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
     let trunc_s = truncated.to_str().unwrap().to_string();
     let npz = fx("notebook_fh_f32.npz");
+    let missing_dir = dir
+        .path()
+        .join("no/such/dir/x.json")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let dir_s = dir.path().to_str().unwrap().to_string();
     let int64 = fx("bad_int64.npy");
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
         (
@@ -270,6 +277,49 @@ fn bad_inputs_are_one_line_and_exit_2_without_partial_files() {
             "restarts",
         ),
         ("unknown extension", vec!["verify", "model.pt"], "model.pt"),
+        (
+            "restarts beyond the limit",
+            vec![
+                "minimize",
+                "--n",
+                "2",
+                "--m",
+                "1",
+                "--restarts",
+                "1000000000000",
+            ],
+            "at most",
+        ),
+        (
+            "training work beyond the limit",
+            vec![
+                "train",
+                "--n",
+                "2",
+                "--m",
+                "1",
+                "--instances",
+                "100000000",
+                "--out",
+                out_s,
+            ],
+            "limit",
+        ),
+        (
+            "out in a missing directory",
+            vec!["minimize", "--n", "2", "--m", "1", "--out", &missing_dir],
+            "does not exist",
+        ),
+        (
+            "train out in a missing directory",
+            vec!["train", "--n", "2", "--m", "1", "--out", &missing_dir],
+            "does not exist",
+        ),
+        (
+            "out is a directory",
+            vec!["minimize", "--n", "2", "--m", "1", "--out", &dir_s],
+            "directory",
+        ),
     ];
     for (label, a, want) in cases {
         assert_usage_error(label, &tms(&a), want);

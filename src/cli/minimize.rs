@@ -136,6 +136,9 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
         .with_untied(untied)
         .with_search(args.search.search_options(n, m, untied)?);
     obj.check_closed_form_size()?;
+    if let Some(path) = &args.out {
+        crate::io::check_output_path(path)?;
+    }
     super::announce_duration(
         &format!(
             "the search ({} start{})",

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::minimize::ShapeArgs;
 use super::{align, rows_of, write_out, DataArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::model_file::ModelFile;
 use crate::train::{train, Optimizer, Schedule, TrainConfig};
 
@@ -92,12 +92,7 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
         cfg = cfg.with_weight_decay(wd)?;
     }
     if let Some(path) = &args.out {
-        if path.is_dir() {
-            return Err(Error::invalid(format!(
-                "--out {} is a directory; give a file name such as trained.json",
-                path.display()
-            )));
-        }
+        crate::io::check_output_path(path)?;
     }
     let trained = train(&obj, &cfg, true)?;
     if let Some(path) = &args.out {

@@ -175,6 +175,9 @@ fn batch_core(
     total * inv_batch
 }
 
+/// Most samples one Monte Carlo estimate may draw (about 10 minutes at n = 5).
+pub const MAX_SAMPLES: f64 = 1e10;
+
 /// The expected loss by `samples` seeded draws from the data distribution.
 ///
 /// `error` is the standard error of the mean (sample standard deviation of the per-row losses
@@ -192,6 +195,12 @@ pub fn monte_carlo_loss(
     obj.check_model(model)?;
     if samples == 0 {
         return Err(Error::invalid("Monte Carlo needs at least one sample"));
+    }
+    if samples as f64 > MAX_SAMPLES {
+        return Err(Error::TooLarge(format!(
+            "{samples} Monte Carlo samples would take about {:.0} minutes here (≈ 55 ns each at              n = 5); the limit is {MAX_SAMPLES:.0e}",
+            samples as f64 * 5.5e-8 * model.n() as f64 / 5.0 / 60.0
+        )));
     }
     let (m, n, tied) = (model.m(), model.n(), model.is_tied());
     let params = model.to_vec();

@@ -13,6 +13,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 
+/// Checks, before a long computation, that `path` can be written later: its directory exists
+/// and `path` itself is not a directory. ([`write_atomic`] still reports any later failure.)
+pub fn check_output_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::invalid(format!(
+            "--out {} is a directory; give a file name such as result.json",
+            path.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", parent.display()),
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory (so the rename
 /// stays on one file system) is written, flushed to disk and renamed over `path`. On any error
 /// the temporary file is removed and `path` is left as it was.

@@ -14,6 +14,9 @@ use crate::model::Model;
 use crate::tolerance;
 use nalgebra::{DMatrix, DVector};
 
+/// Most starts one search may run.
+pub const MAX_RESTARTS: usize = 100_000;
+
 /// How critical points are searched for: the number of seeded starts, their seed, and the
 /// options of each local minimisation (shared by [`census`] and [`crate::verify::verify`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +46,11 @@ impl SearchOptions {
     pub fn with_restarts(mut self, k: usize) -> Result<Self> {
         if k == 0 {
             return Err(Error::invalid("--restarts must be at least 1"));
+        }
+        if k > MAX_RESTARTS {
+            return Err(Error::TooLarge(format!(
+                "--restarts {k}: at most {MAX_RESTARTS} starts (each start is a full exact minimisation)"
+            )));
         }
         self.restarts = k;
         Ok(self)

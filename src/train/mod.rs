@@ -525,8 +525,27 @@ fn check_shape(obj: &Objective, cfg: &TrainConfig) -> Result<()> {
             obj.n()
         )));
     }
+    // Multiply-adds of the whole run (forward and backward ≈ 4·n·m per row and step).
+    let work =
+        cfg.instances as f64 * cfg.steps as f64 * cfg.batch as f64 * 4.0 * (cfg.n * cfg.m) as f64;
+    if work > MAX_TRAINING_WORK {
+        return Err(Error::TooLarge(format!(
+            "{} instance(s) × {} steps × batch {} at n = {}, m = {} is {work:.1e} multiply-adds              (about {:.0} hours here); the limit is {MAX_TRAINING_WORK:.0e}",
+            cfg.instances,
+            cfg.steps,
+            cfg.batch,
+            cfg.n,
+            cfg.m,
+            work * TRAINING_SECONDS_PER_MADD / 3600.0
+        )));
+    }
     Ok(())
 }
+
+/// Largest training run accepted, in multiply-adds (about 3 hours on the 2-core development
+/// machine, where the notebook's 10 000 × 1024 run at n = 5, m = 2 — 4e8 — takes 0.86 s).
+pub const MAX_TRAINING_WORK: f64 = 5e12;
+const TRAINING_SECONDS_PER_MADD: f64 = 0.86 / 4.1e8;
 
 /// A zero model of the config's shape, to rebuild trained models with `from_vec_like`.
 fn template_model(cfg: &TrainConfig) -> Result<Model> {
