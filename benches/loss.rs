@@ -61,19 +61,20 @@ fn bench_batch(c: &mut Criterion) {
         obj.data().sample_into(&mut rng, row);
     }
     let mut grad = vec![0.0; params.len()];
+    let batch_loss = |xs: &[f64], grad: Option<&mut [f64]>| {
+        tms_exact::integrals::montecarlo::batch_loss(
+            black_box(&params),
+            m,
+            n,
+            true,
+            &obj,
+            xs,
+            None,
+            grad,
+        )
+    };
     c.bench_function("mc_batch_1024/loss 5x2", |b| {
-        b.iter(|| {
-            tms_exact::integrals::montecarlo::batch_loss(
-                black_box(&params),
-                m,
-                n,
-                true,
-                &obj,
-                &xs,
-                None,
-                None,
-            )
-        })
+        b.iter(|| batch_loss(&xs, None))
     });
     // The whole unit of work of a training step: draw the batch, then evaluate it.
     let mut fresh = vec![0.0; batch * n];
@@ -82,31 +83,11 @@ fn bench_batch(c: &mut Criterion) {
             for row in fresh.chunks_mut(n) {
                 obj.data().sample_into(&mut rng, row);
             }
-            tms_exact::integrals::montecarlo::batch_loss(
-                black_box(&params),
-                m,
-                n,
-                true,
-                &obj,
-                &fresh,
-                None,
-                None,
-            )
+            batch_loss(&fresh, None)
         })
     });
     c.bench_function("mc_batch_1024/loss+grad 5x2", |b| {
-        b.iter(|| {
-            tms_exact::integrals::montecarlo::batch_loss(
-                black_box(&params),
-                m,
-                n,
-                true,
-                &obj,
-                &xs,
-                None,
-                Some(&mut grad),
-            )
-        })
+        b.iter(|| batch_loss(&xs, Some(&mut grad)))
     });
 }
 
