@@ -6,8 +6,9 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 use tms_exact::data::{Data, PerFeature};
-use tms_exact::loss::{Evaluator, Objective};
 use tms_exact::model::Model;
+use tms_exact::objective::Objective;
+use tms_exact::route::{ClosedForm, RouteGradient};
 
 /// A generic trained-looking model: random W, small biases of both signs.
 fn model(n: usize, m: usize, seed: u64) -> Model {
@@ -33,7 +34,8 @@ fn bench_loss(c: &mut Criterion) {
     let mut group = c.benchmark_group("exact");
     for &(n, m) in &[(2, 1), (5, 2), (8, 3), (12, 4)] {
         let model = model(n, m, 7);
-        let mut eval = Evaluator::new(objective(n)).unwrap();
+        let mut eval = ClosedForm::new(objective(n)).unwrap();
+        let shape = model.shape();
         let params = model.to_vec();
         let mut grad = vec![0.0; params.len()];
         let id = format!("{n}x{m}");
@@ -41,10 +43,10 @@ fn bench_loss(c: &mut Criterion) {
             group.sample_size(10);
         }
         group.bench_with_input(BenchmarkId::new("loss", &id), &params, |b, p| {
-            b.iter(|| eval.loss_flat(black_box(p), m, n, true))
+            b.iter(|| eval.loss_flat(shape, black_box(p)))
         });
         group.bench_with_input(BenchmarkId::new("loss+grad", &id), &params, |b, p| {
-            b.iter(|| eval.loss_grad_flat(black_box(p), m, n, true, &mut grad))
+            b.iter(|| eval.loss_grad_flat(shape, black_box(p), &mut grad))
         });
     }
     group.finish();
@@ -61,16 +63,18 @@ fn bench_batch(c: &mut Criterion) {
         obj.data().sample_into(&mut rng, row);
     }
     let mut grad = vec![0.0; params.len()];
+    let (shape, act, weights) = (model.shape(), obj.activation(), obj.weights());
     let batch_loss = |xs: &[f64], grad: Option<&mut [f64]>| {
-        tms_exact::integrals::montecarlo::batch_loss(
+        tms_exact::integrals::batch::batch_loss(
+            shape,
             black_box(&params),
-            m,
-            n,
-            true,
-            &obj,
+            act,
+            &weights,
             xs,
-            None,
-            grad,
+            tms_exact::integrals::batch::BatchOutputs {
+                grad,
+                ..Default::default()
+            },
         )
     };
     c.bench_function("mc_batch_1024/loss 5x2", |b| {

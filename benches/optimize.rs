@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use tms_exact::data::{Data, PerFeature};
-use tms_exact::loss::Objective;
+use tms_exact::objective::Objective;
 use tms_exact::optimize::{
     census, census::start_model, minimize_local, CensusOptions, MinimizeOptions,
 };
@@ -25,7 +25,7 @@ fn bench_minimize(c: &mut Criterion) {
     let mut group = c.benchmark_group("minimize");
     for &(n, m) in &[(2usize, 1usize), (5, 2)] {
         let obj = objective(n, 0.1);
-        let start = start_model(n, m, false, 1, 0).unwrap();
+        let start = start_model(tms_exact::shape::Shape::new(n, m, true), 1, 0).unwrap();
         let opts = MinimizeOptions::new();
         group.bench_function(format!("lbfgs+polish {n}x{m}"), |b| {
             b.iter(|| minimize_local(black_box(&obj), &start, &opts).unwrap())
@@ -46,7 +46,7 @@ fn bench_train(c: &mut Criterion) {
     let obj = objective(5, 0.1);
     let cfg = TrainConfig::new(5, 2).unwrap();
     group.bench_function("adamw 10000 steps batch 1024 5x2", |b| {
-        b.iter(|| train(black_box(&obj), &cfg, false).unwrap())
+        b.iter(|| train(black_box(&obj), &cfg, &tms_exact::progress::Silent).unwrap())
     });
     group.finish();
 }

@@ -6,6 +6,7 @@
 //! it in the form the exact integrals use.
 
 use std::fmt;
+use std::str::FromStr;
 
 use rand::{Rng, RngExt};
 
@@ -106,6 +107,14 @@ pub enum ActiveSetFamily {
 pub type ExpandedSet<P> = (usize, Vec<usize>, P);
 
 impl ActiveSetFamily {
+    /// Size of the largest set of features that can be active together.
+    pub fn max_set_size(&self) -> usize {
+        match self {
+            ActiveSetFamily::Product { coords, .. } => coords.len(),
+            ActiveSetFamily::List(sets) => sets.iter().map(|(s, _)| s.len()).max().unwrap_or(0),
+        }
+    }
+
     /// Every active set of positive probability, with its probability built by `factor`:
     /// starting from `one`, `factor(acc, p, active)` folds in each coordinate's density `p`
     /// (the factor is `p` if active, `1 − p` if not) or, for listed sets, the set's
@@ -415,6 +424,77 @@ fn check_probabilities(what: &str, p: &[f64]) -> Result<()> {
         return Err(Error::invalid(format!("{what} sum to {s}, not 1")));
     }
     Ok(())
+}
+
+/// The optional parts data are built from (a model file's `data` object, or flags).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataParts {
+    /// Importances.
+    pub importance: Option<PerFeature>,
+    /// Which features are active together.
+    pub distribution: Option<Distribution>,
+    /// Densities (exclusive with `sparsity`).
+    pub density: Option<PerFeature>,
+    /// Sparsities `1 − density`.
+    pub sparsity: Option<PerFeature>,
+}
+
+impl Data {
+    /// Data for n features from optional parts; every validation is [`Data`]'s own. Density
+    /// and sparsity are exclusive; the distribution is set before the density so that a
+    /// density given for non-independent data is refused with `Data`'s message.
+    pub fn from_parts(n: usize, parts: &DataParts) -> Result<Data> {
+        let mut data = Data::new(n)?;
+        if let Some(i) = &parts.importance {
+            data = data.with_importance(i)?;
+        }
+        if let Some(d) = &parts.distribution {
+            data = data.with_distribution(d.clone())?;
+        }
+        match (&parts.density, &parts.sparsity) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "give either density or sparsity (= 1 − density), not both",
+                ))
+            }
+            (Some(d), None) => data = data.with_density(d)?,
+            (None, Some(s)) => data = data.with_sparsity(s)?,
+            (None, None) => {}
+        }
+        Ok(data)
+    }
+}
+
+impl FromStr for Distribution {
+    type Err = Error;
+
+    /// Parses `independent`, `one-hot` or `one-hot:q1,q2,…`.
+    fn from_str(s: &str) -> Result<Distribution> {
+        let s = s.trim();
+        match s {
+            "independent" => Ok(Distribution::Independent),
+            "one-hot" => Ok(Distribution::OneHot {
+                probabilities: None,
+            }),
+            _ => match s.strip_prefix("one-hot:") {
+                Some(q) => match PerFeature::parse("one-hot probabilities", q)? {
+                    PerFeature::List(q) => Ok(Distribution::OneHot {
+                        probabilities: Some(q),
+                    }),
+                    PerFeature::Constant(x) => Ok(Distribution::OneHot {
+                        probabilities: Some(vec![x]),
+                    }),
+                    PerFeature::Decay(_) => Err(Error::invalid(
+                        "one-hot probabilities must be a list like one-hot:0.5,0.3,0.2",
+                    )),
+                },
+                None => Err(Error::invalid(format!(
+                "unknown distribution '{s}' (expected independent, one-hot or one-hot:q1,q2,…; \
+                 explicit active sets go in a model file)"
+            ))),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,16 @@
-//! `tms-exact`: parses the command line, runs [`tms_exact::cli::run`], and turns every error
-//! into one line on stderr and an exit status (2 for anything the user can fix).
+//! `tms-exact`: parses the command line, runs the subcommand ([`cli::run`]), and turns every
+//! error into one line on stderr and an exit status (2 for anything the user can fix).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use tms_exact::cli::{self, Cli};
 use tms_exact::Error;
+
+mod cli;
+
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use nalgebra::{DMatrix, DVector};
 
 use crate::error::{ensure_finite, Error, Result};
+use crate::shape::Shape;
 
 /// Output activation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -242,10 +243,14 @@ impl Model {
         Ok(self)
     }
 
+    /// The model's shape and parameter layout.
+    pub fn shape(&self) -> Shape {
+        Shape::new(self.n(), self.m(), self.is_tied())
+    }
+
     /// Number of free parameters in the order of [`Model::to_vec`].
     pub fn num_params(&self) -> usize {
-        let (m, n) = (self.m(), self.n());
-        m * n + if self.is_tied() { 0 } else { n * m } + n
+        self.shape().num_params()
     }
 
     /// Flattens the parameters: W (column-major), then W_out (column-major, if untied), then b.
@@ -261,23 +266,25 @@ impl Model {
 
     /// A model of the same shape (and tying) as `self` with parameters from [`Model::to_vec`]'s layout.
     pub fn from_vec_like(&self, v: &[f64]) -> Result<Self> {
-        if v.len() != self.num_params() {
+        Model::from_flat(self.shape(), v)
+    }
+
+    /// A model of `shape` with parameters in [`Model::to_vec`]'s layout.
+    pub fn from_flat(shape: Shape, v: &[f64]) -> Result<Self> {
+        if v.len() != shape.num_params() {
             return Err(Error::invalid(format!(
                 "parameter vector has {} entries, expected {}",
                 v.len(),
-                self.num_params()
+                shape.num_params()
             )));
         }
-        let (m, n) = (self.m(), self.n());
-        let w = DMatrix::from_column_slice(m, n, &v[..m * n]);
-        let mut off = m * n;
-        let mut model = Model::new(w, DVector::from_column_slice(&v[v.len() - n..]))?;
-        if !self.is_tied() {
-            model = model.with_w_out(DMatrix::from_column_slice(n, m, &v[off..off + n * m]))?;
-            off += n * m;
+        let (m, n) = (shape.m, shape.n);
+        let w = DMatrix::from_column_slice(m, n, &v[shape.w()]);
+        let model = Model::new(w, DVector::from_column_slice(&v[shape.b()]))?;
+        match shape.w_out() {
+            Some(r) => model.with_w_out(DMatrix::from_column_slice(n, m, &v[r])),
+            None => Ok(model),
         }
-        debug_assert_eq!(off + n, v.len());
-        Ok(model)
     }
 }
 

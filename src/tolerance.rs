@@ -50,3 +50,53 @@ pub const VERDICT_LOSS_FLOOR: f64 = 1e-12;
 
 /// A gradient norm this small counts as a critical point.
 pub const CRITICAL_GRAD: f64 = 1e-8;
+
+/// Quadrature: the error estimate may exceed the requested tolerance by this factor before the
+/// result is refused. The double-exponential estimate is pessimistic (it is the change between
+/// the last two refinement levels), so a small excess is not a failure.
+pub const QUADRATURE_FAILURE_FACTOR: f64 = 100.0;
+
+/// Quadrature: share of a level's tolerance given to each inner integral, so that inner noise
+/// does not stop the outer estimate from converging.
+pub const QUADRATURE_INNER_SHARE: f64 = 0.1;
+
+/// Quadrature: relative accuracy below which a target is not asked for (≈ 100 ulps).
+pub const QUADRATURE_ROUNDING_FLOOR: f64 = 2e-14;
+
+/// Hessian spectra: relative size below which an eigenvalue counts as zero (the exact Hessian
+/// is accurate to ~1e-12 relative; this leaves room for ill-conditioning).
+pub const ZERO_EIGENVALUE_REL: f64 = 1e-9;
+
+/// Newton polish: relative size below which a Hessian eigenvalue is left out of the
+/// pseudo-inverse.
+pub const PINV_REL: f64 = 1e-10;
+
+/// Newton polish: how much the loss may rise on an accepted step (rounding of the closed
+/// form), relative part...
+pub const NEWTON_ROUNDING_REL: f64 = 1e-12;
+
+/// ...and absolute part.
+pub const NEWTON_ROUNDING_ABS: f64 = 1e-15;
+
+/// L-BFGS stops at this gradient norm and leaves the last digits to the Newton polish (below
+/// ~1e-9 line searches waste ~15 evaluations per step).
+pub const LBFGS_GRAD: f64 = 1e-8;
+
+/// The trust-region and Newton polish aim for this gradient norm.
+pub const POLISH_GRAD: f64 = 1e-13;
+
+/// Hessian spectra: a symmetry direction is kept when the parameters it moves that are held
+/// fixed move by at most this (relative to the parameters' scale)...
+pub const SYMMETRY_FIXED_REL: f64 = 1e-12;
+
+/// ...and a tangent counts as independent of the others when its remainder exceeds this
+/// (relative to the parameters' scale).
+pub const SYMMETRY_BASIS_REL: f64 = 1e-9;
+
+/// Hessian spectra: a coordinate axis adds a complement direction when its remainder after
+/// orthogonalisation (a unit vector's) exceeds this.
+pub const COMPLEMENT_MIN_NORM: f64 = 1e-8;
+
+/// Trust-region polish: a step is accepted while the loss rises by at most this, relative to
+/// the loss.
+pub const POLISH_RISE_REL: f64 = 1e-15;

@@ -5,11 +5,11 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::loss::Objective;
 use crate::model::Model;
-use crate::optimize::{
-    self, census_with_progress, CensusOptions, Kind, LocalMinimum, SearchOptions,
-};
+use crate::objective::Objective;
+use crate::optimize::{self, census_with, CensusOptions, Kind, LocalMinimum, SearchOptions};
+use crate::progress::{Progress, Silent};
+use crate::route::{ClosedForm, RouteHessian};
 use crate::tolerance;
 
 /// What the numbers mean.
@@ -85,21 +85,21 @@ pub struct Report {
 /// Verifies each model (all of the objective's n features). One global search is run per
 /// distinct shape (m, tied) and shared by the models of that shape.
 pub fn verify(models: &[Model], obj: &Objective, opts: &SearchOptions) -> Result<Vec<Report>> {
-    verify_with_progress(models, obj, opts, false)
+    verify_with(&ClosedForm::new(obj.clone())?, models, opts, &Silent)
 }
 
-/// [`verify`] with a progress bar over the search's starts on a terminal.
-pub fn verify_with_progress(
+/// [`verify`] through any route with a Hessian, reporting the search's starts to `progress`.
+pub fn verify_with<R: RouteHessian + Clone + Sync>(
+    route: &R,
     models: &[Model],
-    obj: &Objective,
     opts: &SearchOptions,
-    progress: bool,
+    progress: &dyn Progress,
 ) -> Result<Vec<Report>> {
     if models.is_empty() {
         return Err(Error::invalid("no model to verify"));
     }
     for model in models {
-        obj.check_model(model)?;
+        route.objective().check_model(model)?;
     }
     let mut searches: Vec<((usize, bool), optimize::Census)> = Vec::new();
     let mut reports = Vec::with_capacity(models.len());
@@ -109,26 +109,26 @@ pub fn verify_with_progress(
             let copts = CensusOptions::new(model.n(), model.m())?
                 .with_untied(!model.is_tied())
                 .with_search(opts.clone());
-            searches.push((shape, census_with_progress(obj, &copts, progress)?));
+            searches.push((shape, census_with(route, &copts, progress)?));
         }
         let search = &searches
             .iter()
             .find(|(s, _)| *s == shape)
             .expect("just added")
             .1;
-        reports.push(verify_one(model, obj, opts, search)?);
+        reports.push(verify_one(route, model, opts, search)?);
     }
     Ok(reports)
 }
 
-fn verify_one(
+fn verify_one<R: RouteHessian + Clone>(
+    route: &R,
     model: &Model,
-    obj: &Objective,
     opts: &SearchOptions,
     search: &optimize::Census,
 ) -> Result<Report> {
-    let at_weights = optimize::inspect(obj, model, opts.minimize())?;
-    let local = optimize::minimize_local(obj, model, opts.minimize())?;
+    let at_weights = optimize::inspect_with(route.clone(), model, opts.minimize())?;
+    let local = optimize::minimize_local_with(route.clone(), model, opts.minimize())?;
     let local_distance = optimize::distance(model, &local.model);
     let searched = &search.best().minimum;
     let (best, best_count) = if local.loss < searched.loss {

@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use num_rational::BigRational;
 use num_traits::ToPrimitive;
-use tms_exact::cli::{example, DataArgs};
 use tms_exact::io::model_file::ModelFile;
 use tms_exact::loss;
+use tms_exact::presets::example;
+use tms_exact::settings::DataSettings;
 
 mod binary;
 use binary::*;
@@ -146,7 +147,7 @@ fn data_flags_override_the_file() {
     let p = write(dir.path(), "untied.json", UNTIED);
     let p = p.to_str().unwrap();
     let f = ModelFile::from_json_str(UNTIED, "untied.json").unwrap();
-    let cases: [(&[&str], DataArgs); 4] = [
+    let cases: [(&[&str], DataSettings); 4] = [
         (
             &[
                 "--density",
@@ -156,34 +157,34 @@ fn data_flags_override_the_file() {
                 "--reduction",
                 "mean",
             ],
-            DataArgs {
+            DataSettings {
                 density: Some("0.5".into()),
                 importance: Some("1,0.5,2".into()),
                 reduction: Some("mean".into()),
-                ..DataArgs::default()
+                ..DataSettings::default()
             },
         ),
         (
             &["--sparsity", "0.9", "--activation", "leaky_relu:0.1"],
-            DataArgs {
+            DataSettings {
                 sparsity: Some("0.9".into()),
                 activation: Some("leaky_relu:0.1".into()),
-                ..DataArgs::default()
+                ..DataSettings::default()
             },
         ),
         // One-hot drops the file's density instead of refusing it.
         (
             &["--distribution", "one-hot:0.5,0.25,0.25"],
-            DataArgs {
+            DataSettings {
                 distribution: Some("one-hot:0.5,0.25,0.25".into()),
-                ..DataArgs::default()
+                ..DataSettings::default()
             },
         ),
         (
             &["--activation", "linear"],
-            DataArgs {
+            DataSettings {
                 activation: Some("linear".into()),
-                ..DataArgs::default()
+                ..DataSettings::default()
             },
         ),
     ];
@@ -198,7 +199,7 @@ fn data_flags_override_the_file() {
         assert_ne!(got, base, "{flags:?} had no effect");
     }
     // The defaults with no file (what minimize/train will use).
-    let obj = DataArgs::default().objective(3).unwrap();
+    let obj = DataSettings::default().objective(3).unwrap();
     assert_eq!(obj.data().density(), &[1.0; 3]);
 }
 
@@ -460,7 +461,7 @@ fn bad_inputs_are_one_line_and_exit_2() {
         ),
         (
             "smooth activation closed",
-            vec!["--activation", "gelu"],
+            vec!["--activation", "gelu", "--method", "closed"],
             "--method quadrature",
         ),
         (
@@ -489,7 +490,11 @@ fn bad_inputs_are_one_line_and_exit_2() {
 
     // n = 20 independent features: refused at once, never attempted.
     let start = Instant::now();
-    assert_usage_error("n too large", &tms(&["loss", &big]), "too large");
+    assert_usage_error(
+        "n too large",
+        &tms(&["loss", &big, "--method", "closed"]),
+        "too large",
+    );
     assert_usage_error(
         "n too large, exact",
         &tms(&["loss", &big, "--exact"]),
@@ -520,4 +525,75 @@ fn bad_inputs_are_one_line_and_exit_2() {
         "--exact",
     ]);
     assert!(v["exact"].is_string());
+}
+
+#[test]
+fn automatic_method_picks_the_cheapest_route_that_applies() {
+    // ReLU: the closed form; GELU has none, so quadrature; the route is named in the output.
+    let relu = json(&["loss", "--example", "antipodal", "--json"]);
+    assert_eq!(relu["method"], "closed");
+    let gelu = json(&[
+        "loss",
+        "--example",
+        "antipodal",
+        "--json",
+        "--activation",
+        "gelu",
+    ]);
+    assert_eq!(gelu["method"], "quadrature");
+    let q = json(&[
+        "loss",
+        "--example",
+        "antipodal",
+        "--json",
+        "--activation",
+        "gelu",
+        "--method",
+        "quadrature",
+    ]);
+    assert_eq!(gelu["loss"], q["loss"]);
+    // Too many features active together for every deterministic route: Monte Carlo, said
+    // on stderr and in the method line.
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..2)
+        .map(|r| {
+            format!(
+                "[{}]",
+                vec![if r == 0 { "1" } else { "0.5" }; 20].join(", ")
+            )
+        })
+        .collect();
+    let big = write(
+        dir.path(),
+        "big.json",
+        &format!(
+            r#"{{"W": [{}], "b": [{}]}}"#,
+            rows.join(", "),
+            vec!["0"; 20].join(", ")
+        ),
+    );
+    let o = tms(&["loss", big.to_str().unwrap(), "--density", "0.1"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Monte Carlo (standard error"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Monte Carlo") && err.contains("closed"),
+        "{err}"
+    );
+    // The exact route prints the rational and its f64, with zero reported error.
+    let exact = json(&[
+        "loss",
+        "--example",
+        "antipodal",
+        "--json",
+        "--method",
+        "exact",
+    ]);
+    assert_eq!(exact["method"], "exact");
+    assert_eq!(exact["error"], 0.0);
+    let beside = json(&["loss", "--example", "antipodal", "--json", "--exact"]);
+    assert_eq!(exact["exact"], beside["exact"]);
+    // s = f64(0.1), so the exact value is 2·s²/6 of that dyadic, within 1e-16 of 1/300.
+    let l = exact["loss"].as_f64().unwrap();
+    assert!((l - 1.0 / 300.0).abs() <= 1e-16, "{l}");
 }

@@ -5,8 +5,9 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use tms_exact::data::{Data, Distribution, PerFeature};
-use tms_exact::loss::{self, Objective};
+use tms_exact::loss;
 use tms_exact::model::{Activation, Model};
+use tms_exact::objective::Objective;
 
 /// Central differences of the gradient with step h: error O(h²·‖∇³L‖) plus rounding
 /// O(ε‖∇L‖/h); h = 1e-5 balances them for losses of order 1.

@@ -13,9 +13,10 @@ use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tms_exact::data::{Data, Distribution, PerFeature};
-use tms_exact::integrals::rational::exact_loss;
-use tms_exact::loss::{self, Objective, Reduction};
+use tms_exact::loss;
 use tms_exact::model::Model;
+use tms_exact::objective::{Objective, Reduction};
+use tms_exact::route::rational::exact_loss;
 use tms_exact::tolerance::loss_close;
 
 /// Relabels feature j as perm[j] in the model and in the data.

@@ -10,9 +10,10 @@ use nalgebra::{DMatrix, DVector};
 use num_rational::BigRational;
 use proptest::prelude::*;
 use tms_exact::data::{Data, Distribution, PerFeature};
-use tms_exact::integrals::rational::{exact_loss, fraction_string, to_f64};
-use tms_exact::loss::{self, Objective, Reduction};
+use tms_exact::loss;
 use tms_exact::model::{Activation, Model};
+use tms_exact::objective::{Objective, Reduction};
+use tms_exact::route::rational::{exact_loss, fraction_string, to_f64};
 use tms_exact::tolerance::loss_close;
 use tms_exact::Error;
 

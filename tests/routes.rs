@@ -12,11 +12,13 @@ use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tms_exact::data::{Data, Distribution, PerFeature};
-use tms_exact::integrals::montecarlo::{batch_loss, monte_carlo_loss};
-use tms_exact::integrals::quadrature::quadrature_loss;
-use tms_exact::integrals::rational::{exact_loss, to_f64};
-use tms_exact::loss::{self, Objective, Reduction};
+use tms_exact::integrals::batch::{batch_loss, BatchOutputs};
+use tms_exact::loss;
 use tms_exact::model::{Activation, Model};
+use tms_exact::objective::{Objective, Reduction};
+use tms_exact::route::montecarlo::monte_carlo_loss;
+use tms_exact::route::quadrature::quadrature_loss;
+use tms_exact::route::rational::{exact_loss, to_f64};
 use tms_exact::tolerance::{GRADIENT_REL, MC_SIGMAS, QUADRATURE_DEFAULT};
 use tms_exact::Error;
 
@@ -40,14 +42,14 @@ proptest! {
         let q = quadrature_loss(&model, &obj, QUADRATURE_DEFAULT, true).unwrap();
         let (c, g) = loss::loss_and_gradient(&model, &obj).unwrap();
         let diff = (q.loss - c.loss).abs();
-        prop_assert!(diff <= q.error + 1e-9, "quadrature {} ± {:e} vs closed {}", q.loss, q.error, c.loss);
-        prop_assert!(q.error <= 100.0 * QUADRATURE_DEFAULT);
-        let gq = q.gradient.unwrap();
+        prop_assert!(diff <= q.accuracy.value() + 1e-9, "quadrature {} ± {:e} vs closed {}", q.loss, q.accuracy.value(), c.loss);
+        prop_assert!(q.accuracy.value() <= 100.0 * QUADRATURE_DEFAULT);
+        let gq = q.gradient.unwrap().to_vec();
         let gc = g.to_vec();
         let gd = max_abs_diff(&gq, &gc);
         prop_assert!(gd <= 1e-8 * norm_inf(&gc).max(1.0), "gradient differs by {gd:e}: {gq:?} vs {gc:?}");
         record("closed vs quadrature: |diff|", diff);
-        record("closed vs quadrature: reported error", q.error);
+        record("closed vs quadrature: reported error", q.accuracy.value());
         record("closed vs quadrature: gradient |diff|", gd);
     }
 }
@@ -74,19 +76,20 @@ fn smooth_quadrature_matches_monte_carlo() {
                 let (model, obj) = build(&spec);
                 let q = quadrature_loss(&model, &obj, QUADRATURE_DEFAULT, false).unwrap();
                 let mc = monte_carlo_loss(&model, &obj, 200_000, spec.seed, false).unwrap();
-                let z = (q.loss - mc.loss).abs() / (mc.error + 1e-300);
+                let z = (q.loss - mc.loss).abs() / (mc.accuracy.value() + 1e-300);
                 assert!(
-                    (q.loss - mc.loss).abs() <= MC_SIGMAS * mc.error + q.error + 1e-12,
+                    (q.loss - mc.loss).abs()
+                        <= MC_SIGMAS * mc.accuracy.value() + q.accuracy.value() + 1e-12,
                     "{act} n={n} {dist:?}: quadrature {} vs MC {} ± {}",
                     q.loss,
                     mc.loss,
-                    mc.error
+                    mc.accuracy.value()
                 );
                 // A deterministic loss (e.g. only empty active sets) has a zero standard error.
-                if mc.error > 1e-9 * mc.loss {
+                if mc.accuracy.value() > 1e-9 * mc.loss {
                     record("smooth quadrature vs MC (sigmas)", z);
                 }
-                record("smooth quadrature reported error", q.error);
+                record("smooth quadrature reported error", q.accuracy.value());
             }
         }
     }
@@ -101,10 +104,10 @@ proptest! {
         let c = loss::loss(&model, &obj).unwrap().loss;
         let mc = monte_carlo_loss(&model, &obj, 100_000, spec.seed, false).unwrap();
         let diff = (c - mc.loss).abs();
-        prop_assert!(diff <= MC_SIGMAS * mc.error + 1e-12 * c.abs().max(1e-300),
-            "closed {c} vs MC {} ± {}", mc.loss, mc.error);
-        if mc.error > 1e-9 * c {
-            record("closed vs MC (sigmas)", diff / mc.error);
+        prop_assert!(diff <= MC_SIGMAS * mc.accuracy.value() + 1e-12 * c.abs().max(1e-300),
+            "closed {c} vs MC {} ± {}", mc.loss, mc.accuracy.value());
+        if mc.accuracy.value() > 1e-9 * c {
+            record("closed vs MC (sigmas)", diff / mc.accuracy.value());
         }
     }
 }
@@ -204,17 +207,33 @@ fn batch_loss_matches_direct_evaluation_and_differences() {
                 seed: 40 + t as u64,
             };
             let (model, obj) = build(&spec);
-            let (m, n) = (model.m(), model.n());
+            let n = model.n();
+            let shape = model.shape();
             let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
             let batch = 64;
             let mut xs = vec![0.0; batch * n];
             for x in xs.chunks_exact_mut(n) {
                 obj.data().sample_into(&mut rng, x);
             }
+            let (act_, weights) = (obj.activation(), obj.weights());
+            let batch_loss = |p: &[f64], per: Option<&mut [f64]>, grad: Option<&mut [f64]>| {
+                batch_loss(
+                    shape,
+                    p,
+                    act_,
+                    &weights,
+                    &xs,
+                    BatchOutputs {
+                        per_sample: per,
+                        grad,
+                        ..BatchOutputs::default()
+                    },
+                )
+            };
             let p = model.to_vec();
             let mut per = vec![0.0; batch];
             let mut grad = vec![0.0; p.len()];
-            let l = batch_loss(&p, m, n, tied, &obj, &xs, Some(&mut per), Some(&mut grad));
+            let l = batch_loss(&p, Some(&mut per), Some(&mut grad));
             let direct = direct_batch(&model, &obj, &xs);
             for (a, b) in per.iter().zip(&direct) {
                 assert!(
@@ -228,9 +247,9 @@ fn batch_loss_matches_direct_evaluation_and_differences() {
             for k in 0..p.len() {
                 let mut q = p.clone();
                 q[k] = p[k] + h;
-                let up = batch_loss(&q, m, n, tied, &obj, &xs, None, None);
+                let up = batch_loss(&q, None, None);
                 q[k] = p[k] - h;
-                let down = batch_loss(&q, m, n, tied, &obj, &xs, None, None);
+                let down = batch_loss(&q, None, None);
                 let fd = (up - down) / (2.0 * h);
                 assert!(
                     (fd - grad[k]).abs() <= 1e-6 * norm_inf(&grad).max(1.0),
@@ -239,7 +258,7 @@ fn batch_loss_matches_direct_evaluation_and_differences() {
                 );
             }
             let mut twice = grad.clone();
-            batch_loss(&p, m, n, tied, &obj, &xs, None, Some(&mut twice));
+            batch_loss(&p, None, Some(&mut twice));
             assert!(
                 max_abs_diff(&twice, &grad.iter().map(|g| 2.0 * g).collect::<Vec<_>>())
                     <= 1e-12 * norm_inf(&grad).max(1.0)
@@ -268,7 +287,7 @@ fn monte_carlo_is_seeded_and_validated() {
     assert_ne!(a.loss, c.loss);
     assert!((a.per_feature.iter().sum::<f64>() - a.loss).abs() <= 1e-12 * a.loss.max(1.0));
     assert_eq!(
-        a.gradient.as_ref().map(|g| g.len()),
+        a.gradient.as_ref().map(|g| g.to_vec().len()),
         Some(model.num_params())
     );
     assert!(matches!(
@@ -306,5 +325,5 @@ fn quadrature_refuses_large_sets() {
     );
     let q = quadrature_loss(&model, &one_hot, 1e-10, false).unwrap();
     let c = loss::loss(&model, &one_hot).unwrap().loss;
-    assert!((q.loss - c).abs() <= q.error + 1e-12);
+    assert!((q.loss - c).abs() <= q.accuracy.value() + 1e-12);
 }

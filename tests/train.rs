@@ -2,7 +2,8 @@
 //! convergence to a known optimum, config validation. No timing assertions.
 
 use tms_exact::data::{Data, PerFeature};
-use tms_exact::loss::{Objective, Reduction};
+use tms_exact::objective::{Objective, Reduction};
+use tms_exact::progress::Silent;
 use tms_exact::train::{
     init_params, train, Optimizer, OptimizerState, Schedule, TrainConfig, TrainedInstance,
 };
@@ -49,15 +50,15 @@ fn same_seed_same_bits_any_thread_count() {
             .build()
             .unwrap()
     };
-    let one = pool(1).install(|| train(&obj, &cfg, false).unwrap());
-    let two = pool(2).install(|| train(&obj, &cfg, false).unwrap());
-    let again = train(&obj, &cfg, false).unwrap();
+    let one = pool(1).install(|| train(&obj, &cfg, &Silent).unwrap());
+    let two = pool(2).install(|| train(&obj, &cfg, &Silent).unwrap());
+    let again = train(&obj, &cfg, &Silent).unwrap();
     assert_eq!(one.len(), 3);
     assert_eq!(bits(&one), bits(&two));
     assert_eq!(bits(&one), bits(&again));
     // Instances differ from each other (own streams), and so do seeds.
     assert_ne!(one[0].model, one[1].model);
-    let other = train(&obj, &small_cfg(8), false).unwrap();
+    let other = train(&obj, &small_cfg(8), &Silent).unwrap();
     assert_ne!(bits(&one), bits(&other));
     for t in &one {
         assert!(t.sampled_loss.is_finite() && t.sampled_loss >= 0.0);
@@ -75,8 +76,8 @@ fn untied_training_is_reproducible_and_untied() {
         .with_batch(32)
         .unwrap()
         .with_untied(true);
-    let a = train(&obj, &cfg, false).unwrap();
-    let b = train(&obj, &cfg, false).unwrap();
+    let a = train(&obj, &cfg, &Silent).unwrap();
+    let b = train(&obj, &cfg, &Silent).unwrap();
     assert_eq!(bits(&a), bits(&b));
     assert!(!a[0].model.is_tied());
 }
@@ -220,7 +221,7 @@ fn adam_finds_the_known_n2_m1_optimum() {
         .with_instances(4)
         .unwrap()
         .with_seed(1);
-    let run = train(&obj, &cfg, false).unwrap();
+    let run = train(&obj, &cfg, &Silent).unwrap();
     let best = run
         .iter()
         .map(|t| t.exact_loss.unwrap())
@@ -262,7 +263,7 @@ fn bad_configs_are_errors() {
     assert!(c.clone().with_batch(usize::MAX).is_err());
     // The objective must have the config's n.
     let obj = notebook_objective(3, 0.5);
-    assert!(train(&obj, &c, false).is_err());
+    assert!(train(&obj, &c, &Silent).is_err());
 }
 
 #[test]
@@ -278,7 +279,7 @@ fn divergence_is_an_error_not_a_panic() {
         .with_batch(8)
         .unwrap();
     assert!(matches!(
-        train(&obj, &cfg, false),
+        train(&obj, &cfg, &Silent),
         Err(tms_exact::Error::Numerical(_))
     ));
 }
@@ -291,7 +292,7 @@ fn notebook_run_timing() {
     let obj = notebook_objective(5, 0.1);
     let cfg = TrainConfig::new(5, 2).unwrap();
     let t = std::time::Instant::now();
-    let run = train(&obj, &cfg, std::env::var_os("TMS_PROGRESS").is_some()).unwrap();
+    let run = train(&obj, &cfg, &Silent).unwrap();
     let dt = t.elapsed();
     println!(
         "10k steps, batch 1024, n=5, m=2: {:.3} s (sampled {:.6}, exact {:.6})",
@@ -313,8 +314,8 @@ fn exact_loss_only_when_a_closed_form_exists() {
     let gelu = relu
         .clone()
         .with_activation(tms_exact::model::Activation::Gelu);
-    let r = train(&relu, &cfg, false).unwrap();
-    let g = train(&gelu, &cfg, false).unwrap();
+    let r = train(&relu, &cfg, &Silent).unwrap();
+    let g = train(&gelu, &cfg, &Silent).unwrap();
     // Exact loss agrees with the closed form of the returned model.
     let l = tms_exact::loss::loss(&r[0].model, &relu).unwrap().loss;
     assert_eq!(r[0].exact_loss, Some(l));
@@ -336,15 +337,16 @@ fn sampled_loss_is_an_unbiased_estimate_of_the_exact_loss() {
             .with_batch(4096)
             .unwrap()
             .with_seed(seed);
-        let trained = train(&obj, &cfg, false).unwrap();
+        let trained = train(&obj, &cfg, &Silent).unwrap();
         let init = trained[0]
             .model
             .from_vec_like(&init_params(&cfg, 0))
             .unwrap();
         let exact = tms_exact::loss::loss(&init, &obj).unwrap().loss;
-        let se = tms_exact::integrals::montecarlo::monte_carlo_loss(&init, &obj, 4096, 99, false)
+        let se = tms_exact::route::montecarlo::monte_carlo_loss(&init, &obj, 4096, 99, false)
             .unwrap()
-            .error;
+            .accuracy
+            .value();
         let sampled = trained[0].sampled_loss;
         assert!(
             (sampled - exact).abs() <= tms_exact::tolerance::MC_SIGMAS * se,

@@ -4,10 +4,12 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use tms_exact::data::{Data, PerFeature};
-use tms_exact::loss::{self, Objective};
+use tms_exact::loss;
 use tms_exact::model::Model;
+use tms_exact::objective::Objective;
 use tms_exact::optimize::SearchOptions;
 use tms_exact::optimize::{minimize_local, MinimizeOptions};
+use tms_exact::progress::Silent;
 use tms_exact::train::{train, Optimizer, TrainConfig};
 use tms_exact::verify::{verify, Verdict};
 
@@ -121,7 +123,7 @@ proptest! {
             .with_batch(1024).unwrap()
             .with_steps(3000).unwrap()
             .with_seed(seed);
-        let trained = &train(&obj, &cfg, false).unwrap()[0];
+        let trained = &train(&obj, &cfg, &Silent).unwrap()[0];
         let exact = loss::loss(&trained.model, &obj).unwrap().loss;
         let local = minimize_local(&obj, &trained.model, &MinimizeOptions::new()).unwrap();
         prop_assert!(local.grad_norm < 1e-10);

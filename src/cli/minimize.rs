@@ -6,61 +6,12 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::{align, rows_of, write_out, DataArgs};
-use crate::error::{Error, Result};
-use crate::io::model_file::ModelFile;
-use crate::model::Model;
-use crate::optimize::{
-    census_seconds, census_with_progress, CensusOptions, CriticalPoint, LocalMinimum,
-    MinimizeOptions, SearchOptions,
-};
-
-/// The model's shape.
-#[derive(Debug, Args)]
-pub struct ShapeArgs {
-    /// Number of features
-    #[arg(long, value_name = "N")]
-    pub n: usize,
-    /// Number of hidden dimensions
-    #[arg(long, value_name = "M")]
-    pub m: usize,
-    /// Untied model: a separate read-out W_out (n×m)
-    #[arg(long)]
-    pub untied: bool,
-}
-
-/// How critical points are searched for (shared by `minimize` and `verify`).
-#[derive(Debug, Args)]
-pub struct SearchArgs {
-    /// Number of seeded starts of the global search (half xavier-normal like the notebook,
-    /// half wider)
-    #[arg(long, value_name = "K", default_value_t = 16)]
-    pub restarts: usize,
-    /// Seed of the starts
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    pub seed: u64,
-    /// Hold every bias at 0 in every minimisation (McGrath's setting, models without bias)
-    #[arg(long)]
-    pub no_bias: bool,
-    /// Hold one parameter fixed: "W[h,j]=v", "b[i]=v" or "W_out[i,h]=v" (repeatable)
-    #[arg(long, value_name = "SPEC")]
-    pub fix: Vec<String>,
-}
-
-impl SearchArgs {
-    /// The search these flags describe for an (n, m) model.
-    pub fn search_options(&self, n: usize, m: usize, untied: bool) -> Result<SearchOptions> {
-        let mut opts = MinimizeOptions::new().with_no_bias(self.no_bias);
-        for spec in &self.fix {
-            let (k, v) = parse_fix(spec, n, m, untied)?;
-            opts = opts.with_fixed(k, v)?;
-        }
-        Ok(SearchOptions::new()
-            .with_restarts(self.restarts)?
-            .with_seed(self.seed)
-            .with_minimize(opts))
-    }
-}
+use super::output::{align, announce_duration, model_text, point_json, short_kind, write_out, Bar};
+use super::{DataArgs, SearchArgs, ShapeArgs};
+use tms_exact::error::Result;
+use tms_exact::io::model_file::ModelFile;
+use tms_exact::optimize::{census_seconds, census_with, CensusOptions, CriticalPoint};
+use tms_exact::route::ClosedForm;
 
 /// Arguments of `tms-exact minimize`.
 #[derive(Debug, Args)]
@@ -79,67 +30,17 @@ pub struct MinimizeArgs {
     pub data: DataArgs,
 }
 
-/// Index in [`Model::to_vec`] order of a parameter named like `W[0,1]`, `b[2]`, `W_out[1,0]`.
-pub fn parse_fix(spec: &str, n: usize, m: usize, untied: bool) -> Result<(usize, f64)> {
-    let bad = || {
-        Error::invalid(format!(
-            "--fix '{spec}': expected W[h,j]=value, b[i]=value or W_out[i,h]=value"
-        ))
-    };
-    let (name, value) = spec.split_once('=').ok_or_else(bad)?;
-    let value: f64 = value.trim().parse().map_err(|_| bad())?;
-    let (name, idx) = name.trim().split_once('[').ok_or_else(bad)?;
-    let idx: Vec<usize> = idx
-        .strip_suffix(']')
-        .ok_or_else(bad)?
-        .split(',')
-        .map(|t| t.trim().parse::<usize>().map_err(|_| bad()))
-        .collect::<Result<_>>()?;
-    let out_of_range = |what: &str| {
-        Error::invalid(format!(
-            "--fix '{spec}': index out of range for {what} (n = {n}, m = {m})"
-        ))
-    };
-    let index = match (name.trim(), idx.as_slice()) {
-        ("W", &[h, j]) => {
-            if h >= m || j >= n {
-                return Err(out_of_range("W (m×n)"));
-            }
-            h + m * j
-        }
-        ("W_out", &[i, h]) => {
-            if !untied {
-                return Err(Error::invalid(format!(
-                    "--fix '{spec}': W_out exists only with --untied"
-                )));
-            }
-            if i >= n || h >= m {
-                return Err(out_of_range("W_out (n×m)"));
-            }
-            m * n + i + n * h
-        }
-        ("b", &[i]) => {
-            if i >= n {
-                return Err(out_of_range("b"));
-            }
-            m * n + if untied { n * m } else { 0 } + i
-        }
-        _ => return Err(bad()),
-    };
-    Ok((index, value))
-}
-
 pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
-    let ShapeArgs { n, m, untied } = args.shape;
-    let obj = args.data.objective(n)?;
-    let copts = CensusOptions::new(n, m)?
-        .with_untied(untied)
-        .with_search(args.search.search_options(n, m, untied)?);
-    obj.check_closed_form_size()?;
+    let shape = args.shape.shape();
+    let obj = args.data.objective(shape.n)?;
+    let copts = CensusOptions::new(shape.n, shape.m)?
+        .with_untied(!shape.tied)
+        .with_search(args.search.settings().search_options(shape)?);
+    let route = ClosedForm::new(obj.clone())?;
     if let Some(path) = &args.out {
-        crate::io::check_output_path(path)?;
+        tms_exact::io::check_output_path(path)?;
     }
-    super::announce_duration(
+    announce_duration(
         &format!(
             "the search ({} start{})",
             copts.restarts(),
@@ -148,7 +49,7 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
         census_seconds(&obj, &copts),
         "fewer --restarts shorten it",
     );
-    let result = census_with_progress(&obj, &copts, true)?;
+    let result = census_with(&route, &copts, &Bar::new("minimising"))?;
     if let Some(path) = &args.out {
         let file = ModelFile {
             model: result.best().minimum.model.clone(),
@@ -173,23 +74,6 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
         census_text(&result.points, result.starts, args)
     };
     write_out(out, &text)
-}
-
-/// The JSON of one point: loss, W (m rows), b, W_out, ‖∇L‖, kind, Hessian spectrum.
-pub(crate) fn point_json(p: &LocalMinimum) -> Value {
-    let mut v = json!({
-        "loss": p.loss,
-        "W": rows_of(p.model.w()),
-        "b": p.model.b().as_slice(),
-        "grad_norm": p.grad_norm,
-        "kind": p.spectrum.kind,
-        "hessian_eigenvalues": p.spectrum.eigenvalues,
-        "symmetry_modes": p.spectrum.symmetry_modes,
-    });
-    if let Some(wo) = p.model.w_out() {
-        v["W_out"] = json!(rows_of(wo));
-    }
-    v
 }
 
 fn critical_json(c: &CriticalPoint) -> Value {
@@ -263,45 +147,9 @@ fn census_text(points: &[CriticalPoint], starts: usize, args: &MinimizeArgs) -> 
     s
 }
 
-/// One-word label of a point's kind for tables.
-pub(crate) fn short_kind(p: &LocalMinimum) -> String {
-    match p.spectrum.kind {
-        crate::optimize::Kind::StrictMinimum => "minimum".into(),
-        crate::optimize::Kind::Saddle => "saddle".into(),
-        crate::optimize::Kind::Degenerate => "degenerate".into(),
-    }
-}
-
 fn list(v: &[usize]) -> String {
     v.iter()
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// W (m rows), b and W_out as aligned text.
-pub(crate) fn model_text(model: &Model) -> String {
-    let mut s = String::new();
-    let fmt_rows = |m: &nalgebra::DMatrix<f64>| -> Vec<Vec<String>> {
-        (0..m.nrows())
-            .map(|r| m.row(r).iter().map(|v| format!("{v:.6}")).collect())
-            .collect()
-    };
-    s.push_str("W =\n");
-    s.push_str(&indent(&align(&fmt_rows(model.w()))));
-    s.push_str("b =\n");
-    s.push_str(&indent(&align(&[model
-        .b()
-        .iter()
-        .map(|v| format!("{v:.6}"))
-        .collect()])));
-    if let Some(wo) = model.w_out() {
-        s.push_str("W_out =\n");
-        s.push_str(&indent(&align(&fmt_rows(wo))));
-    }
-    s
-}
-
-fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("  {l}\n")).collect()
 }

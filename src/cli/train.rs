@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::minimize::ShapeArgs;
-use super::{align, rows_of, write_out, DataArgs};
-use crate::error::Result;
-use crate::io::model_file::ModelFile;
-use crate::train::{train, Optimizer, Schedule, TrainConfig};
+use super::output::{align, rows_of, write_out, Bar};
+use super::{DataArgs, ShapeArgs};
+use tms_exact::error::Result;
+use tms_exact::io::model_file::ModelFile;
+use tms_exact::train::{train, Optimizer, Schedule, TrainConfig};
 
 /// Arguments of `tms-exact train`.
 #[derive(Debug, Args)]
@@ -92,9 +92,9 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
         cfg = cfg.with_weight_decay(wd)?;
     }
     if let Some(path) = &args.out {
-        crate::io::check_output_path(path)?;
+        tms_exact::io::check_output_path(path)?;
     }
-    let trained = train(&obj, &cfg, true)?;
+    let trained = train(&obj, &cfg, &Bar::new("training"))?;
     if let Some(path) = &args.out {
         for (k, t) in trained.iter().enumerate() {
             let file = ModelFile {

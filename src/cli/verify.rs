@@ -7,14 +7,17 @@ use clap::Args;
 use nalgebra::DVector;
 use serde_json::json;
 
-use super::minimize::{model_text, point_json, short_kind, SearchArgs};
-use super::{align, rows_of, write_out, DataArgs};
-use crate::error::{Error, Result};
-use crate::io::model_file::ModelFile;
-use crate::io::weights::{read_weights, Layout, WeightNames};
-use crate::model::Model;
-use crate::optimize::{census_seconds, minimize_seconds, CensusOptions};
-use crate::verify::{verify_with_progress, Report};
+use super::output::{
+    align, announce_duration, model_text, point_json, rows_of, short_kind, write_out, Bar,
+};
+use super::{DataArgs, SearchArgs};
+use tms_exact::error::{Error, Result};
+use tms_exact::io::model_file::ModelFile;
+use tms_exact::io::weights::{read_weights, Layout, WeightNames};
+use tms_exact::model::Model;
+use tms_exact::optimize::{census_seconds, minimize_seconds, CensusOptions};
+use tms_exact::route::ClosedForm;
+use tms_exact::verify::{verify_with, Report};
 
 /// Arguments of `tms-exact verify`.
 #[derive(Debug, Args)]
@@ -53,7 +56,7 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
             ));
         }
         let file = ModelFile::read(&args.file)?;
-        let obj = args.data.apply(&file.objective)?;
+        let obj = args.data.settings().apply(&file.objective)?;
         (vec![file.model], obj, Vec::new())
     } else {
         let layout = args
@@ -83,19 +86,18 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         }
         (models, args.data.objective(n)?, notes)
     };
-    let (m, n, untied) = (models[0].m(), models[0].n(), !models[0].is_tied());
-    let vopts = args.search.search_options(n, m, untied)?;
-    obj.check_closed_form_size()?;
-    let copts = CensusOptions::new(n, m)?
-        .with_untied(untied)
+    let shape = models[0].shape();
+    let vopts = args.search.settings().search_options(shape)?;
+    let route = ClosedForm::new(obj.clone())?;
+    let copts = CensusOptions::new(shape.n, shape.m)?
+        .with_untied(!shape.tied)
         .with_search(vopts.clone());
-    super::announce_duration(
+    announce_duration(
         &format!("verifying {} model(s)", models.len()),
-        census_seconds(&obj, &copts)
-            + 2.0 * models.len() as f64 * minimize_seconds(&obj, m, untied),
+        census_seconds(&obj, &copts) + 2.0 * models.len() as f64 * minimize_seconds(&obj, shape),
         "fewer --restarts shorten the search for the best critical point",
     );
-    let reports = verify_with_progress(&models, &obj, &vopts, true)?;
+    let reports = verify_with(&route, &models, &vopts, &Bar::new("minimising"))?;
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();
         let v = json!({ "instances": instances, "notes": notes });
@@ -151,14 +153,14 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
             k.to_string(),
             format!("{:.10}", r.at_weights.loss),
             format!("{:.2e}", r.at_weights.grad_norm),
-            if r.at_weights.grad_norm <= crate::tolerance::CRITICAL_GRAD {
+            if r.at_weights.grad_norm <= tms_exact::tolerance::CRITICAL_GRAD {
                 short_kind(&r.at_weights)
             } else {
                 // Not a critical point: only the curvature there is meaningful.
                 match r.at_weights.spectrum.kind {
-                    crate::optimize::Kind::StrictMinimum => "not critical, H>0".into(),
-                    crate::optimize::Kind::Saddle => "not critical, H indefinite".into(),
-                    crate::optimize::Kind::Degenerate => "not critical, H>=0".into(),
+                    tms_exact::optimize::Kind::StrictMinimum => "not critical, H>0".into(),
+                    tms_exact::optimize::Kind::Saddle => "not critical, H indefinite".into(),
+                    tms_exact::optimize::Kind::Degenerate => "not critical, H>=0".into(),
                 }
             },
             format!("{:.10}", r.local.loss),

@@ -1,24 +1,11 @@
-//! The integrals behind the loss, each computed in exactly one place:
+//! Primitives the routes are built from, each computed in exactly one place; nothing here
+//! imports from the layers above (objective, routes, loss):
 //!
-//! * [`cutcube`]: the closed form (f64 or dual numbers), non-negative recurrence;
-//! * [`rational`]: the exact rational value by inclusion–exclusion (ground truth);
-//! * [`quadrature`]: nested adaptive quadrature split at the kinks (any activation);
-//! * [`montecarlo`]: seeded sampling with a standard error.
+//! * [`cutcube`]: the moments of a cube cut by a hyperplane (f64 or dual numbers), by a
+//!   non-negative recurrence;
+//! * [`chain_rule`]: from derivatives in `(M, b)` to the flat parameters;
+//! * [`batch`]: the loss of a batch of samples and its backpropagated gradient.
 
+pub mod batch;
+pub mod chain_rule;
 pub mod cutcube;
-pub mod montecarlo;
-pub mod quadrature;
-pub mod rational;
-
-/// A loss computed by an approximate route, with its error measure.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Estimate {
-    /// The estimated loss.
-    pub loss: f64,
-    /// Per-feature terms (weighted; they sum to `loss`).
-    pub per_feature: Vec<f64>,
-    /// Quadrature: the estimated absolute error. Monte Carlo: the standard error.
-    pub error: f64,
-    /// The gradient in [`crate::model::Model::to_vec`]'s layout, when asked for.
-    pub gradient: Option<Vec<f64>>,
-}

@@ -4,6 +4,7 @@
 //! half-written file where a result is expected.
 
 pub mod model_file;
+pub mod strict_json;
 pub mod weights;
 
 use std::fs;

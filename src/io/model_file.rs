@@ -20,17 +20,17 @@
 //! back to the same f64, so `read(write(f)) == f` bit for bit: files written by the optimiser
 //! reproduce its loss exactly.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::path::Path;
 
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use crate::data::{Data, Distribution, PerFeature};
+use super::strict_json::parse_exact;
+use crate::data::{Data, DataParts, Distribution, PerFeature};
 use crate::error::{Error, Result};
-use crate::loss::{Objective, Reduction};
 use crate::model::{matrix_from_rows, Activation, Model};
+use crate::objective::{Objective, Reduction};
 
 /// A model with the objective (activation, data, reduction) its file describes.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,64 +141,6 @@ fn located(e: Error, path: &Path) -> Error {
     }
 }
 
-/// Builds data for n features from optional parts; every validation is [`Data`]'s own.
-/// Density and sparsity are exclusive; the distribution is set before the density so that a
-/// density given for non-independent data is refused with `Data`'s message.
-pub(crate) fn build_data(
-    n: usize,
-    importance: Option<&PerFeature>,
-    distribution: Option<Distribution>,
-    density: Option<&PerFeature>,
-    sparsity: Option<&PerFeature>,
-) -> Result<Data> {
-    let mut data = Data::new(n)?;
-    if let Some(i) = importance {
-        data = data.with_importance(i)?;
-    }
-    if let Some(d) = distribution {
-        data = data.with_distribution(d)?;
-    }
-    match (density, sparsity) {
-        (Some(_), Some(_)) => {
-            return Err(Error::invalid(
-                "give either density or sparsity (= 1 − density), not both",
-            ))
-        }
-        (Some(d), None) => data = data.with_density(d)?,
-        (None, Some(s)) => data = data.with_sparsity(s)?,
-        (None, None) => {}
-    }
-    Ok(data)
-}
-
-/// Parses `independent`, `one-hot` or `one-hot:q1,q2,…`.
-pub(crate) fn parse_distribution(s: &str) -> Result<Distribution> {
-    let s = s.trim();
-    match s {
-        "independent" => Ok(Distribution::Independent),
-        "one-hot" => Ok(Distribution::OneHot {
-            probabilities: None,
-        }),
-        _ => match s.strip_prefix("one-hot:") {
-            Some(q) => match PerFeature::parse("one-hot probabilities", q)? {
-                PerFeature::List(q) => Ok(Distribution::OneHot {
-                    probabilities: Some(q),
-                }),
-                PerFeature::Constant(x) => Ok(Distribution::OneHot {
-                    probabilities: Some(vec![x]),
-                }),
-                PerFeature::Decay(_) => Err(Error::invalid(
-                    "one-hot probabilities must be a list like one-hot:0.5,0.3,0.2",
-                )),
-            },
-            None => Err(Error::invalid(format!(
-                "unknown distribution '{s}' (expected independent, one-hot or one-hot:q1,q2,…; \
-                 explicit active sets go in a model file)"
-            ))),
-        },
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // From JSON value to model.
 
@@ -270,29 +212,25 @@ fn from_value(value: Value, path: &Path) -> Result<ModelFile> {
             }
             let d: RawData = serde_json::from_value(v)
                 .map_err(|e| Error::invalid(format!("in \"data\": {e}")))?;
-            let density = d
-                .density
-                .as_ref()
-                .map(|v| per_feature(v, "density"))
-                .transpose()?;
-            let sparsity = d
-                .sparsity
-                .as_ref()
-                .map(|v| per_feature(v, "sparsity"))
-                .transpose()?;
-            let importance = d
-                .importance
-                .as_ref()
-                .map(|v| per_feature(v, "importance"))
-                .transpose()?;
-            let distribution = d.distribution.as_ref().map(distribution).transpose()?;
-            build_data(
-                n,
-                importance.as_ref(),
-                distribution,
-                density.as_ref(),
-                sparsity.as_ref(),
-            )?
+            let parts = DataParts {
+                density: d
+                    .density
+                    .as_ref()
+                    .map(|v| per_feature(v, "density"))
+                    .transpose()?,
+                sparsity: d
+                    .sparsity
+                    .as_ref()
+                    .map(|v| per_feature(v, "sparsity"))
+                    .transpose()?,
+                importance: d
+                    .importance
+                    .as_ref()
+                    .map(|v| per_feature(v, "importance"))
+                    .transpose()?,
+                distribution: d.distribution.as_ref().map(distribution).transpose()?,
+            };
+            Data::from_parts(n, &parts)?
         }
     };
     let objective = Objective::new(data)
@@ -373,7 +311,7 @@ fn distribution(v: &Value) -> Result<Distribution> {
     let expected = "distribution must be \"independent\", \"one-hot\", {\"one-hot\": [q…]} or \
                     {\"active_sets\": [[[i, j, …], p], …]}";
     match v {
-        Value::String(s) => parse_distribution(s),
+        Value::String(s) => s.parse::<Distribution>(),
         Value::Object(m) if m.len() == 1 => {
             let (key, val) = m.iter().next().expect("one entry");
             match key.as_str() {
@@ -423,77 +361,6 @@ fn active_sets(v: &Value) -> Result<Vec<(Vec<usize>, f64)>> {
             Ok((set, p))
         })
         .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Strict JSON values.
-//
-// Numbers are parsed correctly rounded by serde_json (its `float_roundtrip` feature is enabled in
-// Cargo.toml). This visitor builds a `Value` like serde_json's own but refuses duplicate keys,
-// which `Value` would silently collapse, keeping serde's line and column in every error.
-
-/// Parses JSON text into a [`Value`], refusing duplicate keys.
-fn parse_exact(text: &str) -> serde_json::Result<Value> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let v = ExactValue.deserialize(&mut de)?;
-    de.end()?;
-    Ok(v)
-}
-
-#[derive(Clone, Copy)]
-struct ExactValue;
-
-impl<'de> DeserializeSeed<'de> for ExactValue {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ExactValue {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("number out of range"))
-    }
-    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
-        let mut v = Vec::new();
-        while let Some(x) = seq.next_element_seed(self)? {
-            v.push(x);
-        }
-        Ok(Value::Array(v))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
-        let mut m = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if m.contains_key(&k) {
-                return Err(de::Error::custom(format!("duplicate key \"{k}\"")));
-            }
-            let v = map.next_value_seed(self)?;
-            m.insert(k, v);
-        }
-        Ok(Value::Object(m))
-    }
 }
 
 #[cfg(test)]
@@ -625,12 +492,13 @@ mod tests {
             let b = [next(), -0.0, next()];
             let importance: Vec<f64> = (0..3).map(|_| next().abs()).collect();
             let density: Vec<f64> = (0..3).map(|_| next().abs() % 1.0).collect();
-            let data = build_data(
+            let data = Data::from_parts(
                 3,
-                Some(&PerFeature::List(importance)),
-                None,
-                Some(&PerFeature::List(density)),
-                None,
+                &DataParts {
+                    importance: Some(PerFeature::List(importance)),
+                    density: Some(PerFeature::List(density)),
+                    ..DataParts::default()
+                },
             )
             .unwrap();
             let f = ModelFile {

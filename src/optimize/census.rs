@@ -6,11 +6,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use super::{minimize_local, LocalMinimum, MinimizeOptions};
+use super::{minimize_local_with, LocalMinimum, MinimizeOptions};
 use crate::error::{Error, Result};
 use crate::geometry::{geometry, Geometry};
-use crate::loss::Objective;
 use crate::model::Model;
+use crate::objective::Objective;
+use crate::progress::{Progress, Silent};
+use crate::route::{ClosedForm, RouteHessian};
+use crate::shape::Shape;
 use crate::tolerance;
 use nalgebra::{DMatrix, DVector};
 
@@ -87,9 +90,7 @@ impl SearchOptions {
 /// Options of a census: the model's shape and the search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CensusOptions {
-    n: usize,
-    m: usize,
-    untied: bool,
+    shape: Shape,
     search: SearchOptions,
 }
 
@@ -102,17 +103,20 @@ impl CensusOptions {
             )));
         }
         Ok(CensusOptions {
-            n,
-            m,
-            untied: false,
+            shape: Shape::new(n, m, true),
             search: SearchOptions::default(),
         })
     }
 
     /// Untied models (a separate W_out).
     pub fn with_untied(mut self, untied: bool) -> Self {
-        self.untied = untied;
+        self.shape.tied = !untied;
         self
+    }
+
+    /// The models' shape.
+    pub fn shape(&self) -> Shape {
+        self.shape
     }
 
     /// The search.
@@ -162,7 +166,8 @@ impl Census {
 
 /// Start `k` of a census: even k — the notebook's xavier-normal scale (std √(2/(n+m)), b = 0);
 /// odd k — wider (std 1, b ~ U[−½, ½]) to reach basins xavier starts miss.
-pub fn start_model(n: usize, m: usize, untied: bool, seed: u64, k: usize) -> Result<Model> {
+pub fn start_model(shape: Shape, seed: u64, k: usize) -> Result<Model> {
+    let (n, m, untied) = (shape.n, shape.m, !shape.tied);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(k as u64);
     let wide = k % 2 == 1;
@@ -188,23 +193,25 @@ pub fn start_model(n: usize, m: usize, untied: bool, seed: u64, k: usize) -> Res
     }
 }
 
-/// Rough wall-clock seconds of one local minimisation of an m-dimensional model.
+/// Rough wall-clock seconds of one local minimisation of a model of `shape` (closed form).
 ///
 /// # Formula
 /// `S · (4e-6 + 2.3e-9 · N²)` seconds, with `S` the closed form's cost in states
-/// ([`crate::loss::cost_in_states`]) and N parameters (the N² term is the exact Hessians,
-/// one dual-number sweep per parameter). Fitted on the 2-core development machine to one
-/// start at (5, 2): 4.5 ms, (8, 3): 0.28 s, (10, 3): 2.5 s and (12, 4): 78 s; within a
-/// factor of 2 of each.
-pub fn minimize_seconds(obj: &Objective, m: usize, untied: bool) -> f64 {
-    let n = obj.n();
-    let params = (m * n + if untied { n * m } else { 0 } + n) as f64;
-    crate::loss::cost_in_states(obj) * (4e-6 + 2.3e-9 * params * params)
+/// ([`ClosedForm::states`]) and N parameters (the N² term is the exact Hessians, one
+/// dual-number sweep per parameter). Fitted on the 2-core development machine to one start at
+/// (5, 2): 4.5 ms, (8, 3): 0.28 s, (10, 3): 2.5 s and (12, 4): 78 s; within a factor of 2 of
+/// each. Infinite when the closed form refuses the objective.
+pub fn minimize_seconds(obj: &Objective, shape: Shape) -> f64 {
+    let params = shape.num_params() as f64;
+    match ClosedForm::new(obj.clone()) {
+        Ok(c) => c.states() * (4e-6 + 2.3e-9 * params * params),
+        Err(_) => f64::INFINITY,
+    }
 }
 
 /// Whether one evaluation already uses every core (then starts effectively run one by one).
 fn parallel_outputs(obj: &Objective) -> bool {
-    crate::loss::max_set_size(&obj.data().active_sets()) >= crate::loss::PARALLEL_MIN_COORDS
+    obj.data().active_sets().max_set_size() >= crate::route::closed::PARALLEL_MIN_COORDS
 }
 
 /// Rough wall-clock seconds of a census (see [`minimize_seconds`]).
@@ -215,58 +222,47 @@ pub fn census_seconds(obj: &Objective, opts: &CensusOptions) -> f64 {
     } else {
         (starts / rayon::current_num_threads().max(1) as f64).ceil()
     };
-    rounds * minimize_seconds(obj, opts.m, opts.untied)
+    rounds * minimize_seconds(obj, opts.shape)
 }
 
-/// Runs the census: `restarts` seeded starts, minimised in parallel, merged modulo symmetry.
+/// Runs the census with the closed form: `restarts` seeded starts, minimised in parallel,
+/// merged modulo symmetry.
 pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
-    census_with_progress(obj, opts, false)
+    census_with(&ClosedForm::new(obj.clone())?, opts, &Silent)
 }
 
-/// [`census`] with a progress bar over the starts on stderr when `progress` is true and stderr
-/// is a terminal.
-pub fn census_with_progress(
-    obj: &Objective,
+/// [`census`] through any route with a Hessian, reporting the starts done to `progress`.
+pub fn census_with<R: RouteHessian + Clone + Sync>(
+    route: &R,
     opts: &CensusOptions,
-    progress: bool,
+    progress: &dyn Progress,
 ) -> Result<Census> {
-    if obj.n() != opts.n {
+    let obj = route.objective();
+    if obj.n() != opts.shape.n {
         return Err(Error::invalid(format!(
             "the data describe {} features but the census is for n = {}",
             obj.n(),
-            opts.n
+            opts.shape.n
         )));
     }
-    obj.check_closed_form_size()?;
+    route.cost(opts.shape)?;
     let search = &opts.search;
-    let bar = (progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-        let bar = indicatif::ProgressBar::new(search.restarts as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "minimising {bar:40} {pos}/{len} starts [{elapsed_precise}<{eta_precise}]",
-        ) {
-            bar.set_style(style);
-        }
-        bar
-    });
+    progress.start(search.restarts as u64, "starts");
     let results: Vec<Result<LocalMinimum>> = (0..search.restarts)
         .into_par_iter()
         .map(|k| {
-            let start = start_model(opts.n, opts.m, opts.untied, search.seed, k)?;
-            let r = minimize_local(obj, &start, &search.minimize);
-            if let Some(b) = &bar {
-                b.inc(1);
-            }
+            let start = start_model(opts.shape, search.seed, k)?;
+            let r = minimize_local_with(route.clone(), &start, &search.minimize);
+            progress.advance(1);
             r
         })
         .collect();
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
+    progress.finish();
+    let relu = obj.activation() == crate::model::Activation::Relu;
+    let classes = interchangeable_features(obj);
     let mut points: Vec<CriticalPoint> = Vec::new();
     for r in results {
         let lm = r?;
-        let relu = obj.activation() == crate::model::Activation::Relu;
-        let classes = interchangeable_features(obj);
         match points
             .iter_mut()
             .find(|p| same_point(&p.minimum, &lm, relu, &classes))

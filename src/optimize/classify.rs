@@ -47,16 +47,17 @@ pub struct Spectrum {
     pub kind: Kind,
 }
 
-/// Relative size below which an eigenvalue counts as zero (the exact Hessian is accurate to
-/// ~1e-12 relative; this leaves room for ill-conditioning).
-pub const ZERO_EIGENVALUE_REL: f64 = 1e-9;
+use crate::shape::Shape;
+use crate::tolerance;
+pub use crate::tolerance::ZERO_EIGENVALUE_REL;
 
 /// Tangent vectors of the symmetry orbit at `full` (a [`crate::model::Model::to_vec`] vector
-/// of shape (m, n, tied)).
-pub fn symmetry_tangents(full: &[f64], m: usize, n: usize, tied: bool) -> Vec<Vec<f64>> {
-    let w = |h: usize, j: usize| full[h + m * j];
+/// of `shape`).
+pub fn symmetry_tangents(full: &[f64], shape: Shape) -> Vec<Vec<f64>> {
+    let (m, n) = (shape.m, shape.n);
+    let w = |h: usize, j: usize| full[shape.w_index(h, j)];
     let mut out = Vec::new();
-    if tied {
+    if shape.tied {
         // Generator E_ab − E_ba: row a of δW is W_b, row b is −W_a.
         for a in 0..m {
             for b in (a + 1)..m {
@@ -70,7 +71,7 @@ pub fn symmetry_tangents(full: &[f64], m: usize, n: usize, tied: bool) -> Vec<Ve
         }
     } else {
         // δW = E_ab W (row a of δW is W_b), δW_out = −W_out E_ab (column b is −column a).
-        let off = m * n;
+        let off = shape.w_out().map_or(0, |r| r.start);
         for a in 0..m {
             for b in 0..m {
                 let mut v = vec![0.0; full.len()];
@@ -108,14 +109,7 @@ fn orthonormal_basis(vectors: &[DVector<f64>], tol: f64) -> Vec<DVector<f64>> {
 
 /// Spectrum of the Hessian `h` over the free parameters `free` (indices into `full`), with the
 /// symmetry directions that keep the fixed parameters fixed separated.
-pub fn spectrum(
-    h: &DMatrix<f64>,
-    full: &[f64],
-    free: &[usize],
-    m: usize,
-    n: usize,
-    tied: bool,
-) -> Spectrum {
+pub fn spectrum(h: &DMatrix<f64>, full: &[f64], free: &[usize], shape: Shape) -> Spectrum {
     let nf = free.len();
     let scale = full.iter().fold(1.0f64, |a, v| a.max(v.abs()));
     let mut is_free = vec![false; full.len()];
@@ -123,7 +117,7 @@ pub fn spectrum(
         is_free[k] = true;
     }
     // Keep symmetry directions that do not move fixed parameters.
-    let tangents: Vec<DVector<f64>> = symmetry_tangents(full, m, n, tied)
+    let tangents: Vec<DVector<f64>> = symmetry_tangents(full, shape)
         .into_iter()
         .filter(|t| {
             let fixed: f64 = t
@@ -132,11 +126,11 @@ pub fn spectrum(
                 .filter(|(k, _)| !is_free[*k])
                 .map(|(_, v)| v * v)
                 .sum();
-            fixed.sqrt() <= 1e-12 * scale
+            fixed.sqrt() <= tolerance::SYMMETRY_FIXED_REL * scale
         })
         .map(|t| DVector::from_iterator(nf, free.iter().map(|&k| t[k])))
         .collect();
-    let sym = orthonormal_basis(&tangents, 1e-9 * scale);
+    let sym = orthonormal_basis(&tangents, tolerance::SYMMETRY_BASIS_REL * scale);
     // Complement: orthonormalise the coordinate axes against the symmetry basis.
     let mut all = sym.clone();
     let axes: Vec<DVector<f64>> = (0..nf)
@@ -155,7 +149,7 @@ pub fn spectrum(
             }
         }
         let nrm = u.norm();
-        if nrm > 1e-8 {
+        if nrm > tolerance::COMPLEMENT_MIN_NORM {
             all.push(u / nrm);
         }
         if all.len() == nf {
@@ -204,7 +198,7 @@ mod tests {
     fn rotation_tangent_is_orthogonal_to_parameters_for_tied_models() {
         // d/dt |Q(t) W|² = 0: the tangent is orthogonal to W itself.
         let full = [0.3, -0.2, 0.5, 0.7, 1.1, -0.4, 0.0, 0.0, 0.0];
-        let t = &symmetry_tangents(&full, 2, 3, true)[0];
+        let t = &symmetry_tangents(&full, Shape::new(3, 2, true))[0];
         let dot: f64 = full[..6].iter().zip(&t[..6]).map(|(a, b)| a * b).sum();
         assert!(dot.abs() < 1e-15);
     }

@@ -7,6 +7,7 @@ use argmin::solver::quasinewton::LBFGS;
 use nalgebra::DVector;
 
 use super::problem::{norm, run_chunk, LossProblem};
+use crate::route::RouteGradient;
 
 /// Settings of the L-BFGS stage.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +23,7 @@ pub struct LbfgsSettings {
 impl Default for LbfgsSettings {
     fn default() -> Self {
         LbfgsSettings {
-            grad_tol: 1e-8,
+            grad_tol: crate::tolerance::LBFGS_GRAD,
             max_iters: 5000,
             memory: 10,
         }
@@ -33,11 +34,11 @@ impl Default for LbfgsSettings {
 const CHUNK: u64 = 250;
 
 /// Minimises from `x0`; returns the best point and the iterations used.
-pub fn run(
-    problem: LossProblem,
+pub fn run<R: RouteGradient + Clone>(
+    problem: LossProblem<R>,
     x0: DVector<f64>,
     s: &LbfgsSettings,
-) -> (LossProblem, DVector<f64>, u64) {
+) -> (LossProblem<R>, DVector<f64>, u64) {
     let mut problem = problem;
     let mut x = x0;
     let mut used = 0u64;

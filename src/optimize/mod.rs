@@ -1,4 +1,5 @@
-//! Exact minimisation of the loss (the only module that uses argmin).
+//! Exact minimisation of the loss (the only module that uses argmin), generic over the route:
+//! any [`RouteHessian`] can be minimised, its critical points classified and censused.
 //!
 //! [`minimize_local`] runs L-BFGS with a More–Thuente line search ([`lbfgs`]) and polishes
 //! with a trust-region Newton method on the exact Hessian ([`polish`]) until ‖∇L‖ reaches
@@ -16,14 +17,15 @@ pub mod problem;
 use nalgebra::DVector;
 
 use crate::error::{Error, Result};
-use crate::loss::Objective;
 use crate::model::Model;
+use crate::objective::Objective;
+use crate::route::{ClosedForm, RouteHessian};
 use classify::Spectrum;
 use problem::LossProblem;
 
 pub use census::{
-    census, census_seconds, census_with_progress, minimize_seconds, Census, CensusOptions,
-    CriticalPoint, SearchOptions,
+    census, census_seconds, census_with, minimize_seconds, Census, CensusOptions, CriticalPoint,
+    SearchOptions,
 };
 pub use classify::Kind;
 
@@ -41,7 +43,7 @@ impl Default for MinimizeOptions {
     fn default() -> Self {
         MinimizeOptions {
             lbfgs: lbfgs::LbfgsSettings::default(),
-            polish_tol: 1e-13,
+            polish_tol: crate::tolerance::POLISH_GRAD,
             polish_iters: 200,
             no_bias: false,
             fixed: Vec::new(),
@@ -150,15 +152,24 @@ pub struct LocalMinimum {
     pub iterations: (u64, u64),
 }
 
-/// Minimises the exact loss from `start` (L-BFGS, then trust-region polish), then classifies
-/// the point reached.
+/// Minimises the exact loss (closed form) from `start` (L-BFGS, then trust-region polish),
+/// then classifies the point reached.
 pub fn minimize_local(
     obj: &Objective,
     start: &Model,
     opts: &MinimizeOptions,
 ) -> Result<LocalMinimum> {
+    minimize_local_with(ClosedForm::new(obj.clone())?, start, opts)
+}
+
+/// [`minimize_local`] through any route with a Hessian.
+pub fn minimize_local_with<R: RouteHessian + Clone>(
+    route: R,
+    start: &Model,
+    opts: &MinimizeOptions,
+) -> Result<LocalMinimum> {
     let (start, free) = opts.prepare(start)?;
-    let problem = LossProblem::new(obj, &start, free)?;
+    let problem = LossProblem::new(route, &start, free)?;
     let x0 = problem.restrict(&start.to_vec());
     let (problem, x, it1) = lbfgs::run(problem, x0, &opts.lbfgs);
     let (problem, x, it2) = polish::run(problem, x, opts.polish_tol, opts.polish_iters);
@@ -167,19 +178,18 @@ pub fn minimize_local(
 }
 
 /// Evaluates and classifies the point `x` of `problem` without moving it.
-fn finish(
-    problem: &LossProblem,
+fn finish<R: RouteHessian + Clone>(
+    problem: &LossProblem<R>,
     like: &Model,
     x: &[f64],
     iterations: (u64, u64),
 ) -> Result<LocalMinimum> {
     let (loss, g) = problem.loss_grad(x);
-    let grad_norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let grad_norm = crate::numeric::norm(&g);
     let full = problem.expand(x);
     let model = like.from_vec_like(&full)?;
     let h = problem.hessian_free(x);
-    let (m, n, tied) = problem.shape();
-    let spectrum = classify::spectrum(&h, &full, problem.free(), m, n, tied);
+    let spectrum = classify::spectrum(&h, &full, problem.free(), problem.shape());
     Ok(LocalMinimum {
         model,
         loss,
@@ -191,8 +201,17 @@ fn finish(
 
 /// Loss, gradient norm and Hessian classification at `model` itself (no minimisation).
 pub fn inspect(obj: &Objective, model: &Model, opts: &MinimizeOptions) -> Result<LocalMinimum> {
+    inspect_with(ClosedForm::new(obj.clone())?, model, opts)
+}
+
+/// [`inspect`] through any route with a Hessian.
+pub fn inspect_with<R: RouteHessian + Clone>(
+    route: R,
+    model: &Model,
+    opts: &MinimizeOptions,
+) -> Result<LocalMinimum> {
     let (_, free) = opts.prepare(model)?;
-    let problem = LossProblem::new(obj, model, free)?;
+    let problem = LossProblem::new(route, model, free)?;
     let x = problem.restrict(&model.to_vec());
     finish(&problem, model, x.as_slice(), (0, 0))
 }

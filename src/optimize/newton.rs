@@ -9,17 +9,15 @@
 use nalgebra::{DVector, SymmetricEigen};
 
 use super::problem::LossProblem;
+use crate::route::RouteHessian;
 
-/// How much the loss may rise on an accepted step: rounding of the closed form.
-const ROUNDING_REL: f64 = 1e-12;
-const ROUNDING_ABS: f64 = 1e-15;
-
-/// Relative size below which a Hessian eigenvalue is treated as zero.
-const PINV_REL: f64 = 1e-10;
+use crate::tolerance::{
+    NEWTON_ROUNDING_ABS as ROUNDING_ABS, NEWTON_ROUNDING_REL as ROUNDING_REL, PINV_REL,
+};
 
 /// Runs at most `max_steps` Newton steps; returns the point with the smallest gradient.
-pub fn run(
-    problem: &LossProblem,
+pub fn run<R: RouteHessian + Clone>(
+    problem: &LossProblem<R>,
     x0: DVector<f64>,
     grad_tol: f64,
     max_steps: usize,

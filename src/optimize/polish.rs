@@ -6,18 +6,19 @@ use argmin::solver::trustregion::{Steihaug, TrustRegion};
 use nalgebra::DVector;
 
 use super::problem::{norm, run_chunk, LossProblem};
+use crate::route::RouteHessian;
 
 /// Trust-region iterations per chunk (argmin's trust region never declares convergence
 /// itself, so the gradient is checked between chunks).
 const CHUNK: u64 = 4;
 
 /// Polishes `x` until ‖∇L‖ ≤ `grad_tol`, no further progress, or `max_iters`.
-pub fn run(
-    problem: LossProblem,
+pub fn run<R: RouteHessian + Clone>(
+    problem: LossProblem<R>,
     x0: DVector<f64>,
     grad_tol: f64,
     max_iters: u64,
-) -> (LossProblem, DVector<f64>, u64) {
+) -> (LossProblem<R>, DVector<f64>, u64) {
     let mut problem = problem;
     let mut x = x0;
     let (mut fx, g) = problem.loss_grad(x.as_slice());
@@ -36,7 +37,7 @@ pub fn run(
         let (fb, gb) = problem.loss_grad(b.as_slice());
         let gb = norm(&gb);
         // Accept when the loss does not rise beyond rounding and the gradient shrinks.
-        if fb > fx + 1e-15 * fx.abs().max(1.0) || gb >= gnorm {
+        if fb > fx + crate::tolerance::POLISH_RISE_REL * fx.abs().max(1.0) || gb >= gnorm {
             break;
         }
         x = b;

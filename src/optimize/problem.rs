@@ -1,7 +1,9 @@
-//! The exact loss as an argmin problem over the *free* parameters.
+//! The loss of any route as an argmin problem over the *free* parameters.
 //!
 //! Some parameters can be held fixed (the bias at 0 in McGrath's setting, or chosen entries);
-//! the problem maps the free vector into the full [`Model::to_vec`] layout and back.
+//! the problem maps the free vector into the full [`Model::to_vec`] layout and back. It is
+//! generic over the route: argmin's `CostFunction` and `Gradient` need [`RouteGradient`], its
+//! `Hessian` (and the classification of critical points) [`RouteHessian`].
 
 use std::sync::Mutex;
 
@@ -10,37 +12,38 @@ use argmin::core::{
 };
 use nalgebra::{DMatrix, DVector};
 
-use crate::loss::{Evaluator, Objective};
 use crate::model::Model;
+use crate::route::{RouteGradient, RouteHessian};
+use crate::shape::Shape;
 use crate::Result;
 
-/// Loss, gradient and Hessian of one objective restricted to the free parameters.
+/// Loss, gradient and Hessian of one route restricted to the free parameters.
 #[derive(Debug)]
-pub struct LossProblem {
-    shape: (usize, usize, bool),
+pub struct LossProblem<R> {
+    shape: Shape,
     base: Vec<f64>,
     free: Vec<usize>,
-    eval: Mutex<Cache>,
+    eval: Mutex<Cache<R>>,
 }
 
 #[derive(Debug)]
-struct Cache {
-    eval: Evaluator,
+struct Cache<R> {
+    route: R,
     full: Vec<f64>,
     last: Option<(Vec<f64>, f64, Vec<f64>)>,
 }
 
-impl LossProblem {
+impl<R: RouteGradient + Clone> LossProblem<R> {
     /// The problem at `model`'s shape; `free` lists the indices of [`Model::to_vec`] that vary
-    /// (the others stay at `model`'s values).
-    pub fn new(obj: &Objective, model: &Model, free: Vec<usize>) -> Result<Self> {
-        obj.check_model(model)?;
-        let eval = Evaluator::new(obj.clone())?;
+    /// (the others stay at `model`'s values). Fails when the route refuses the model's shape.
+    pub fn new(route: R, model: &Model, free: Vec<usize>) -> Result<Self> {
+        route.objective().check_model(model)?;
+        route.cost(model.shape())?;
         let base = model.to_vec();
         Ok(LossProblem {
-            shape: (model.m(), model.n(), model.is_tied()),
+            shape: model.shape(),
             eval: Mutex::new(Cache {
-                eval,
+                route,
                 full: base.clone(),
                 last: None,
             }),
@@ -80,30 +83,45 @@ impl LossProblem {
         for (&k, &v) in self.free.iter().zip(x) {
             cache.full[k] = v;
         }
-        let (m, n, tied) = self.shape;
         let mut grad = vec![0.0; cache.full.len()];
         let loss = cache
-            .eval
-            .loss_grad_flat(&cache.full, m, n, tied, &mut grad);
+            .route
+            .loss_grad_flat(self.shape, &cache.full, &mut grad);
         let g: Vec<f64> = self.free.iter().map(|&k| grad[k]).collect();
         cache.last = Some((x.to_vec(), loss, g.clone()));
         (loss, g)
     }
 
-    /// Exact Hessian restricted to the free parameters.
+    /// The model's shape.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// A copy with its own route and an empty cache (the executor takes ownership of one).
+    pub fn clone_fresh(&self) -> Self {
+        let guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
+        LossProblem {
+            shape: self.shape,
+            base: self.base.clone(),
+            free: self.free.clone(),
+            eval: Mutex::new(Cache {
+                route: guard.route.clone(),
+                full: guard.full.clone(),
+                last: None,
+            }),
+        }
+    }
+}
+
+impl<R: RouteHessian + Clone> LossProblem<R> {
+    /// The Hessian restricted to the free parameters.
     pub fn hessian_free(&self, x: &[f64]) -> DMatrix<f64> {
         let full = self.expand(x);
-        let (m, n, tied) = self.shape;
         let mut guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
-        let h = guard.eval.hessian_flat(&full, m, n, tied);
+        let h = guard.route.hessian_flat(self.shape, &full);
         DMatrix::from_fn(self.free.len(), self.free.len(), |r, c| {
             h[(self.free[r], self.free[c])]
         })
-    }
-
-    /// `(m, n, tied)`.
-    pub fn shape(&self) -> (usize, usize, bool) {
-        self.shape
     }
 }
 
@@ -115,7 +133,7 @@ fn finite_or_err(x: &DVector<f64>) -> std::result::Result<(), ArgminError> {
     }
 }
 
-impl CostFunction for LossProblem {
+impl<R: RouteGradient + Clone> CostFunction for LossProblem<R> {
     type Param = DVector<f64>;
     type Output = f64;
     fn cost(&self, p: &Self::Param) -> std::result::Result<f64, ArgminError> {
@@ -124,7 +142,7 @@ impl CostFunction for LossProblem {
     }
 }
 
-impl Gradient for LossProblem {
+impl<R: RouteGradient + Clone> Gradient for LossProblem<R> {
     type Param = DVector<f64>;
     type Gradient = DVector<f64>;
     fn gradient(&self, p: &Self::Param) -> std::result::Result<DVector<f64>, ArgminError> {
@@ -133,7 +151,7 @@ impl Gradient for LossProblem {
     }
 }
 
-impl Hessian for LossProblem {
+impl<R: RouteHessian + Clone> Hessian for LossProblem<R> {
     type Param = DVector<f64>;
     type Hessian = DMatrix<f64>;
     fn hessian(&self, p: &Self::Param) -> std::result::Result<DMatrix<f64>, ArgminError> {
@@ -142,35 +160,19 @@ impl Hessian for LossProblem {
     }
 }
 
-impl LossProblem {
-    /// A copy with its own evaluator and an empty cache (the executor takes ownership of one).
-    pub fn clone_fresh(&self) -> Self {
-        let guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
-        LossProblem {
-            shape: self.shape,
-            base: self.base.clone(),
-            free: self.free.clone(),
-            eval: Mutex::new(Cache {
-                eval: guard.eval.clone(),
-                full: guard.full.clone(),
-                last: None,
-            }),
-        }
-    }
-}
-
 /// Runs `solver` from `x` for at most `iters` iterations and hands the problem back (the
 /// executor owns it while running) with the best point found and the iterations used.
 /// An argmin error — typically a line search that can no longer progress once the loss
 /// changes are at rounding level — yields no point but keeps the problem.
-pub fn run_chunk<S, H>(
-    problem: LossProblem,
+pub fn run_chunk<R, S, H>(
+    problem: LossProblem<R>,
     solver: S,
     x: &DVector<f64>,
     iters: u64,
-) -> (LossProblem, Option<DVector<f64>>, u64)
+) -> (LossProblem<R>, Option<DVector<f64>>, u64)
 where
-    S: Solver<LossProblem, IterState<DVector<f64>, DVector<f64>, (), H, (), f64>>,
+    R: RouteGradient + Clone,
+    S: Solver<LossProblem<R>, IterState<DVector<f64>, DVector<f64>, (), H, (), f64>>,
 {
     let fallback = problem.clone_fresh();
     let result = Executor::new(problem, solver)
@@ -186,7 +188,4 @@ where
     }
 }
 
-/// Euclidean norm.
-pub fn norm(g: &[f64]) -> f64 {
-    g.iter().map(|v| v * v).sum::<f64>().sqrt()
-}
+pub use crate::numeric::norm;

@@ -13,342 +13,26 @@
 //! their gradients), each with its own ChaCha8 stream, so results are bit-identical whatever
 //! the number of threads.
 
-use std::fmt;
-use std::io::IsTerminal;
-use std::str::FromStr;
+mod config;
+mod optimizer;
 
-use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::integrals::montecarlo::batch_loss;
-use crate::loss::{self, Objective};
+use crate::integrals::batch::{batch_loss, BatchOutputs};
 use crate::model::Model;
+use crate::objective::Objective;
+use crate::progress::Progress;
+use crate::route::{ClosedForm, Route};
 
-/// Largest batch × features the trainer allocates (2²⁷ f64 = 1 GiB per instance).
-const MAX_BATCH_ENTRIES: usize = 1 << 27;
+pub use config::{Optimizer, Schedule, TrainConfig};
+pub use optimizer::OptimizerState;
 
 /// Steps between progress-bar updates (keeps the bar's cost negligible).
 const PROGRESS_EVERY: usize = 100;
-
-/// The optimiser, with PyTorch's update rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Optimizer {
-    /// Plain SGD (no momentum): `p −= lr·(g + wd·p)`.
-    Sgd,
-    /// Adam; weight decay (default 0) is L2, added to the gradient as PyTorch does.
-    Adam,
-    /// AdamW: decoupled weight decay `p −= lr·wd·p` (default 0.01), the notebook's optimiser.
-    #[default]
-    AdamW,
-}
-
-impl Optimizer {
-    /// PyTorch's default weight decay for this optimiser.
-    pub fn default_weight_decay(self) -> f64 {
-        match self {
-            Optimizer::AdamW => 0.01,
-            Optimizer::Sgd | Optimizer::Adam => 0.0,
-        }
-    }
-}
-
-impl fmt::Display for Optimizer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Optimizer::Sgd => write!(f, "sgd"),
-            Optimizer::Adam => write!(f, "adam"),
-            Optimizer::AdamW => write!(f, "adamw"),
-        }
-    }
-}
-
-impl FromStr for Optimizer {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "sgd" => Ok(Optimizer::Sgd),
-            "adam" => Ok(Optimizer::Adam),
-            "adamw" => Ok(Optimizer::AdamW),
-            other => Err(Error::invalid(format!(
-                "unknown optimizer '{other}' (expected sgd, adam or adamw)"
-            ))),
-        }
-    }
-}
-
-/// Learning-rate schedule: the factor the base learning rate is multiplied by at each step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Schedule {
-    /// 1 (the notebook's default).
-    #[default]
-    Constant,
-    /// `1 − step/steps` (the notebook's `linear_lr`).
-    Linear,
-    /// `cos(½π·step/(steps − 1))` (the notebook's `cosine_decay_lr`).
-    Cosine,
-}
-
-impl Schedule {
-    /// The factor at `step` (0-based) of `steps`. For a single step the cosine schedule's
-    /// `0/0` is taken as factor 1.
-    pub fn factor(self, step: usize, steps: usize) -> f64 {
-        match self {
-            Schedule::Constant => 1.0,
-            Schedule::Linear => 1.0 - step as f64 / steps.max(1) as f64,
-            Schedule::Cosine => {
-                if steps <= 1 {
-                    1.0
-                } else {
-                    (0.5 * std::f64::consts::PI * step as f64 / (steps - 1) as f64).cos()
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for Schedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Schedule::Constant => write!(f, "constant"),
-            Schedule::Linear => write!(f, "linear"),
-            Schedule::Cosine => write!(f, "cosine"),
-        }
-    }
-}
-
-impl FromStr for Schedule {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "constant" => Ok(Schedule::Constant),
-            "linear" => Ok(Schedule::Linear),
-            "cosine" => Ok(Schedule::Cosine),
-            other => Err(Error::invalid(format!(
-                "unknown schedule '{other}' (expected constant, linear or cosine)"
-            ))),
-        }
-    }
-}
-
-/// Training settings. Build with [`TrainConfig::new`] and the `with_*` methods, which validate
-/// (the fallible ones return `Result`), so a config that exists is one `train` accepts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainConfig {
-    n: usize,
-    m: usize,
-    optimizer: Optimizer,
-    lr: f64,
-    weight_decay: Option<f64>,
-    betas: (f64, f64),
-    eps: f64,
-    batch: usize,
-    steps: usize,
-    instances: usize,
-    schedule: Schedule,
-    seed: u64,
-    untied: bool,
-}
-
-impl TrainConfig {
-    /// The notebook's settings for n features and m hidden dimensions: AdamW, lr 1e-3,
-    /// betas (0.9, 0.999), eps 1e-8, weight decay 0.01, batch 1024, 10 000 steps, one
-    /// instance, constant schedule, seed 0, tied.
-    pub fn new(n: usize, m: usize) -> Result<Self> {
-        if n == 0 || m == 0 {
-            return Err(Error::invalid(format!(
-                "training needs at least one feature and one hidden dimension (got n = {n}, m = {m})"
-            )));
-        }
-        Ok(TrainConfig {
-            n,
-            m,
-            optimizer: Optimizer::AdamW,
-            lr: 1e-3,
-            weight_decay: None,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            batch: 1024,
-            steps: 10_000,
-            instances: 1,
-            schedule: Schedule::Constant,
-            seed: 0,
-            untied: false,
-        })
-    }
-
-    /// Sets the optimiser. Unless set explicitly, the weight decay follows its PyTorch default.
-    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Self {
-        self.optimizer = optimizer;
-        self
-    }
-
-    /// Sets the base learning rate (finite, > 0).
-    pub fn with_lr(mut self, lr: f64) -> Result<Self> {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::invalid(format!(
-                "the learning rate must be finite and > 0 (got {lr})"
-            )));
-        }
-        self.lr = lr;
-        Ok(self)
-    }
-
-    /// Sets the weight decay (finite, ≥ 0).
-    pub fn with_weight_decay(mut self, wd: f64) -> Result<Self> {
-        if !(wd.is_finite() && wd >= 0.0) {
-            return Err(Error::invalid(format!(
-                "the weight decay must be finite and ≥ 0 (got {wd})"
-            )));
-        }
-        self.weight_decay = Some(wd);
-        Ok(self)
-    }
-
-    /// Sets Adam's (β₁, β₂), each in [0, 1).
-    pub fn with_betas(mut self, beta1: f64, beta2: f64) -> Result<Self> {
-        for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(Error::invalid(format!(
-                    "{name} must be in [0, 1) (got {b})"
-                )));
-            }
-        }
-        self.betas = (beta1, beta2);
-        Ok(self)
-    }
-
-    /// Sets Adam's ε (finite, > 0).
-    pub fn with_eps(mut self, eps: f64) -> Result<Self> {
-        if !(eps.is_finite() && eps > 0.0) {
-            return Err(Error::invalid(format!(
-                "eps must be finite and > 0 (got {eps})"
-            )));
-        }
-        self.eps = eps;
-        Ok(self)
-    }
-
-    /// Sets the batch size (≥ 1).
-    pub fn with_batch(mut self, batch: usize) -> Result<Self> {
-        if batch == 0 {
-            return Err(Error::invalid("the batch size must be at least 1"));
-        }
-        if batch.saturating_mul(self.n) > MAX_BATCH_ENTRIES {
-            return Err(Error::TooLarge(format!(
-                "a batch of {batch} rows × {} features exceeds {MAX_BATCH_ENTRIES} entries",
-                self.n
-            )));
-        }
-        self.batch = batch;
-        Ok(self)
-    }
-
-    /// Sets the number of optimiser steps (≥ 1).
-    pub fn with_steps(mut self, steps: usize) -> Result<Self> {
-        if steps == 0 {
-            return Err(Error::invalid("training needs at least one step"));
-        }
-        self.steps = steps;
-        Ok(self)
-    }
-
-    /// Sets the number of independently trained instances (≥ 1); it also enters the xavier
-    /// init's standard deviation, as in the notebook.
-    pub fn with_instances(mut self, instances: usize) -> Result<Self> {
-        if instances == 0 {
-            return Err(Error::invalid("training needs at least one instance"));
-        }
-        self.instances = instances;
-        Ok(self)
-    }
-
-    /// Sets the learning-rate schedule.
-    pub fn with_schedule(mut self, schedule: Schedule) -> Self {
-        self.schedule = schedule;
-        self
-    }
-
-    /// Sets the seed; instance k uses stream k of `ChaCha8Rng::seed_from_u64(seed)`.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Trains an untied model (separate read-out `W_out`) instead of the tied one.
-    pub fn with_untied(mut self, untied: bool) -> Self {
-        self.untied = untied;
-        self
-    }
-
-    /// Number of features.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-    /// Number of hidden dimensions.
-    pub fn m(&self) -> usize {
-        self.m
-    }
-    /// The optimiser.
-    pub fn optimizer(&self) -> Optimizer {
-        self.optimizer
-    }
-    /// The base learning rate.
-    pub fn lr(&self) -> f64 {
-        self.lr
-    }
-    /// The weight decay in effect: the value set, else the optimiser's PyTorch default.
-    pub fn weight_decay(&self) -> f64 {
-        self.weight_decay
-            .unwrap_or_else(|| self.optimizer.default_weight_decay())
-    }
-    /// Adam's (β₁, β₂).
-    pub fn betas(&self) -> (f64, f64) {
-        self.betas
-    }
-    /// Adam's ε.
-    pub fn eps(&self) -> f64 {
-        self.eps
-    }
-    /// Batch size.
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-    /// Number of steps.
-    pub fn steps(&self) -> usize {
-        self.steps
-    }
-    /// Number of instances.
-    pub fn instances(&self) -> usize {
-        self.instances
-    }
-    /// The learning-rate schedule.
-    pub fn schedule(&self) -> Schedule {
-        self.schedule
-    }
-    /// The seed.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-    /// Whether the model is untied.
-    pub fn untied(&self) -> bool {
-        self.untied
-    }
-
-    /// Number of parameters per instance in [`Model::to_vec`]'s layout.
-    pub fn num_params(&self) -> usize {
-        let (m, n) = (self.m, self.n);
-        m * n + if self.untied { n * m } else { 0 } + n
-    }
-
-    /// The xavier-normal standard deviation of the notebook's `[instances, n, m]` tensor.
-    pub fn init_std(&self) -> f64 {
-        (2.0 / ((self.n + self.instances) as f64 * self.m as f64)).sqrt()
-    }
-}
 
 /// One trained model with its final losses.
 #[derive(Debug, Clone, PartialEq)]
@@ -377,18 +61,21 @@ pub fn instance_rng(seed: u64, instance: usize) -> ChaCha8Rng {
 pub fn init_params_from(cfg: &TrainConfig, rng: &mut ChaCha8Rng) -> Vec<f64> {
     let (m, n) = (cfg.m, cfg.n);
     let std = cfg.init_std();
-    let mut p = vec![0.0; cfg.num_params()];
+    let shape = cfg.shape();
+    let mut p = vec![0.0; shape.num_params()];
     // Column-major m×n: entry (h, f) at h + m·f, i.e. exactly the [feature][hidden] order.
     for v in &mut p[..m * n] {
         let z: f64 = rng.sample(StandardNormal);
         *v = std * z;
     }
     if cfg.untied {
-        // W_out is n×m column-major: (f, h) at m·n + f + n·h.
+        // W_out is n×m column-major, drawn in [feature][hidden] order.
         for f in 0..n {
             for h in 0..m {
                 let z: f64 = rng.sample(StandardNormal);
-                p[m * n + f + n * h] = std * z;
+                if let Some(k) = shape.w_out_index(f, h) {
+                    p[k] = std * z;
+                }
             }
         }
     }
@@ -400,108 +87,26 @@ pub fn init_params(cfg: &TrainConfig, instance: usize) -> Vec<f64> {
     init_params_from(cfg, &mut instance_rng(cfg.seed, instance))
 }
 
-/// Optimiser state for one parameter vector; [`OptimizerState::step`] applies one PyTorch
-/// update. Public so the update rule can be checked against hand computations.
-#[derive(Debug, Clone)]
-pub struct OptimizerState {
-    optimizer: Optimizer,
-    weight_decay: f64,
-    betas: (f64, f64),
-    eps: f64,
-    t: u32,
-    exp_avg: Vec<f64>,
-    exp_avg_sq: Vec<f64>,
-}
-
-impl OptimizerState {
-    /// Fresh state (zero moments, step 0) for `num_params` parameters.
-    pub fn new(cfg: &TrainConfig, num_params: usize) -> Self {
-        let adam = cfg.optimizer != Optimizer::Sgd;
-        OptimizerState {
-            optimizer: cfg.optimizer,
-            weight_decay: cfg.weight_decay(),
-            betas: cfg.betas,
-            eps: cfg.eps,
-            t: 0,
-            exp_avg: vec![0.0; if adam { num_params } else { 0 }],
-            exp_avg_sq: vec![0.0; if adam { num_params } else { 0 }],
-        }
-    }
-
-    /// One update with learning rate `lr`, following `torch.optim` (single-tensor path):
-    ///
-    /// ```text
-    /// SGD:   p −= lr·(g + wd·p)
-    /// Adam:  g += wd·p;  m = lerp(m, g, 1−β₁);  v = β₂v + (1−β₂)g²
-    ///        p −= (lr / (1−β₁ᵗ)) · m / (√v / √(1−β₂ᵗ) + ε)
-    /// AdamW: p ·= 1 − lr·wd, then Adam's update with the raw gradient
-    /// ```
-    pub fn step(&mut self, params: &mut [f64], grad: &[f64], lr: f64) {
-        let wd = self.weight_decay;
-        if self.optimizer == Optimizer::Sgd {
-            for (p, &g) in params.iter_mut().zip(grad) {
-                let d = if wd != 0.0 { g + wd * *p } else { g };
-                *p -= lr * d;
-            }
-            return;
-        }
-        self.t = self.t.saturating_add(1);
-        let (b1, b2) = self.betas;
-        let t = self.t as i32;
-        let bias_correction1 = 1.0 - b1.powi(t);
-        let bias_correction2 = 1.0 - b2.powi(t);
-        let step_size = lr / bias_correction1;
-        let bc2_sqrt = bias_correction2.sqrt();
-        let decoupled = self.optimizer == Optimizer::AdamW;
-        for (((p, &g), m), v) in params
-            .iter_mut()
-            .zip(grad)
-            .zip(&mut self.exp_avg)
-            .zip(&mut self.exp_avg_sq)
-        {
-            let g = if decoupled {
-                *p *= 1.0 - lr * wd;
-                g
-            } else if wd != 0.0 {
-                g + wd * *p
-            } else {
-                g
-            };
-            // torch: exp_avg.lerp_(grad, 1 − β₁); exp_avg_sq.mul_(β₂).addcmul_(g, g, 1 − β₂)
-            *m += (g - *m) * (1.0 - b1);
-            *v = *v * b2 + (1.0 - b2) * g * g;
-            let denom = v.sqrt() / bc2_sqrt + self.eps;
-            *p -= step_size * (*m / denom);
-        }
-    }
-}
-
 /// Trains `cfg.instances()` models on `obj` (its activation, data distribution, importances
 /// and reduction), in parallel, and reports each one's final batch loss and exact loss.
 ///
-/// With `progress`, a bar is drawn on stderr when stderr is a terminal.
-pub fn train(obj: &Objective, cfg: &TrainConfig, progress: bool) -> Result<Vec<TrainedInstance>> {
+/// Steps done are reported to `progress` (every [`PROGRESS_EVERY`] steps).
+pub fn train(
+    obj: &Objective,
+    cfg: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<Vec<TrainedInstance>> {
     check_shape(obj, cfg)?;
-    let bar = (progress && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new((cfg.steps * cfg.instances) as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "training {bar:40} {pos}/{len} steps [{elapsed_precise}<{eta_precise}]",
-        ) {
-            bar.set_style(style);
-        }
-        bar
-    });
-    let exact_ok = obj.check_closed_form_size().is_ok();
+    progress.start((cfg.steps * cfg.instances) as u64, "steps");
+    let closed = ClosedForm::new(obj.clone()).ok();
     let out = (0..cfg.instances)
         .into_par_iter()
         .map(|k| {
-            let (params, sampled_loss) = train_instance(obj, cfg, k, bar.as_ref())?;
-            let template = template_model(cfg)?;
-            let model = template.from_vec_like(&params)?;
-            let exact_loss = if exact_ok {
-                Some(loss::loss(&model, obj)?.loss)
-            } else {
-                None
+            let (params, sampled_loss) = train_instance(obj, cfg, k, progress)?;
+            let model = Model::from_flat(cfg.shape(), &params)?;
+            let exact_loss = match &closed {
+                Some(c) => Some(c.clone().evaluate(&model)?.loss),
+                None => None,
             };
             Ok(TrainedInstance {
                 model,
@@ -510,9 +115,7 @@ pub fn train(obj: &Objective, cfg: &TrainConfig, progress: bool) -> Result<Vec<T
             })
         })
         .collect::<Result<Vec<_>>>();
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     out
 }
 
@@ -547,26 +150,17 @@ fn check_shape(obj: &Objective, cfg: &TrainConfig) -> Result<()> {
 pub const MAX_TRAINING_WORK: f64 = 5e12;
 const TRAINING_SECONDS_PER_MADD: f64 = 0.86 / 4.1e8;
 
-/// A zero model of the config's shape, to rebuild trained models with `from_vec_like`.
-fn template_model(cfg: &TrainConfig) -> Result<Model> {
-    let model = Model::new(DMatrix::zeros(cfg.m, cfg.n), DVector::zeros(cfg.n))?;
-    if cfg.untied {
-        model.with_w_out(DMatrix::zeros(cfg.n, cfg.m))
-    } else {
-        Ok(model)
-    }
-}
-
 /// The training loop of one instance: returns the final parameters and the last batch loss.
 /// All buffers are allocated once, before the loop.
 fn train_instance(
     obj: &Objective,
     cfg: &TrainConfig,
     k: usize,
-    bar: Option<&indicatif::ProgressBar>,
+    progress: &dyn Progress,
 ) -> Result<(Vec<f64>, f64)> {
-    let (m, n) = (cfg.m, cfg.n);
-    let tied = !cfg.untied;
+    let n = cfg.n;
+    let shape = cfg.shape();
+    let weights = obj.weights();
     let mut rng = instance_rng(cfg.seed, k);
     let mut params = init_params_from(cfg, &mut rng);
     let mut grad = vec![0.0; params.len()];
@@ -579,7 +173,17 @@ fn train_instance(
             data.sample_into(&mut rng, row);
         }
         grad.iter_mut().for_each(|g| *g = 0.0);
-        last = batch_loss(&params, m, n, tied, obj, &xs, None, Some(&mut grad));
+        last = batch_loss(
+            shape,
+            &params,
+            obj.activation(),
+            &weights,
+            &xs,
+            BatchOutputs {
+                grad: Some(&mut grad),
+                ..BatchOutputs::default()
+            },
+        );
         if !last.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             return Err(Error::Numerical(format!(
                 "training diverged: instance {k} has a non-finite loss or gradient at step {step} \
@@ -589,12 +193,10 @@ fn train_instance(
         }
         let lr = cfg.lr * cfg.schedule.factor(step, cfg.steps);
         opt.step(&mut params, &grad, lr);
-        if let Some(bar) = bar {
-            if (step + 1) % PROGRESS_EVERY == 0 {
-                bar.inc(PROGRESS_EVERY as u64);
-            } else if step + 1 == cfg.steps {
-                bar.inc(((step + 1) % PROGRESS_EVERY) as u64);
-            }
+        if (step + 1) % PROGRESS_EVERY == 0 {
+            progress.advance(PROGRESS_EVERY as u64);
+        } else if step + 1 == cfg.steps {
+            progress.advance(((step + 1) % PROGRESS_EVERY) as u64);
         }
     }
     if params.iter().any(|p| !p.is_finite()) {

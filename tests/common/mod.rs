@@ -8,9 +8,10 @@ use proptest::test_runner::{Config, RngSeed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tms_exact::data::{Data, Distribution, PerFeature};
-use tms_exact::integrals::rational::{exact_loss, to_f64};
-use tms_exact::loss::{self, Objective, Reduction};
+use tms_exact::loss;
 use tms_exact::model::{Activation, Model};
+use tms_exact::objective::{Objective, Reduction};
+use tms_exact::route::rational::{exact_loss, to_f64};
 use tms_exact::tolerance::loss_close;
 
 /// A proptest configuration with a fixed seed and no persistence (reproducible, no files).

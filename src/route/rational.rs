@@ -20,8 +20,10 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use crate::data::ActiveSetFamily;
 use crate::error::{Error, Result};
-use crate::loss::{Objective, Reduction};
 use crate::model::{Activation, Model};
+use crate::objective::{Objective, Reduction};
+use crate::route::{Accuracy, Cost, Evaluation, Route};
+use crate::shape::Shape;
 
 /// Most vertex terms (`n·3^k` for independent data) the exact route accepts. Measured on this
 /// machine (opt-level 2, random parameters, 2 shared cores): ~0.35 µs per term, so n = 8
@@ -296,15 +298,81 @@ fn exact_sets(family: &ActiveSetFamily) -> Vec<WeightedSet> {
         .collect()
 }
 
-/// Number of vertex terms the exact route would visit (`n·3^k` for independent data).
-pub fn cost_in_terms(obj: &Objective) -> f64 {
-    let n = obj.n() as f64;
-    match obj.data().active_sets() {
-        ActiveSetFamily::Product { coords, .. } => n * 3f64.powi(coords.len() as i32),
-        ActiveSetFamily::List(sets) => sets
-            .iter()
-            .map(|(s, _)| n * 2f64.powi(s.len() as i32))
-            .sum(),
+/// Seconds per big-integer vertex term (measured, see [`MAX_TERMS`]).
+const SECONDS_PER_TERM: f64 = 3.5e-7;
+
+/// The exact rational route.
+#[derive(Debug, Clone)]
+pub struct ExactRational {
+    obj: Objective,
+    /// Vertex terms one evaluation visits (`n·3^k` for independent data).
+    terms: f64,
+}
+
+impl ExactRational {
+    /// The route; fails for smooth activations (no closed form) and requests above
+    /// [`MAX_TERMS`] vertex terms.
+    pub fn new(obj: Objective) -> Result<Self> {
+        let n = obj.n() as f64;
+        let terms = match obj.data().active_sets() {
+            ActiveSetFamily::Product { coords, .. } => n * 3f64.powi(coords.len() as i32),
+            ActiveSetFamily::List(sets) => sets
+                .iter()
+                .map(|(s, _)| n * 2f64.powi(s.len() as i32))
+                .sum(),
+        };
+        let route = ExactRational { obj, terms };
+        route.cost(Shape::new(route.obj.n(), 1, true))?;
+        Ok(route)
+    }
+}
+
+impl Route for ExactRational {
+    fn name(&self) -> &'static str {
+        "exact"
+    }
+
+    fn objective(&self) -> &Objective {
+        &self.obj
+    }
+
+    fn cost(&self, shape: Shape) -> Result<Cost> {
+        let act = self.obj.activation();
+        if !act.has_closed_form() {
+            return Err(Error::invalid(format!(
+                "the {act} activation has no closed form, so no exact rational loss; use the \
+                 quadrature or Monte Carlo method"
+            )));
+        }
+        let n = self.obj.n();
+        let terms = if act == Activation::Linear {
+            (n * n) as f64
+        } else {
+            self.terms
+        };
+        if terms > MAX_TERMS {
+            return Err(Error::TooLarge(format!(
+                "the exact rational loss needs about {terms:.2e} big-integer vertex terms \
+                 (n·3^k for k features that can be active together, here n = {n}); the limit is \
+                 {MAX_TERMS:.0e} (a few seconds); use the f64 closed form or Monte Carlo"
+            )));
+        }
+        let gram = (shape.n * shape.n * shape.m) as f64;
+        Ok(Cost {
+            seconds: (terms + gram) * SECONDS_PER_TERM,
+            bytes: (terms.min(1e6) + gram) * 64.0,
+        })
+    }
+
+    fn evaluate(&mut self, model: &Model) -> Result<Evaluation> {
+        let exact = exact_loss(model, &self.obj)?;
+        let mut e = Evaluation::from_terms(
+            exact.per_feature.iter().map(to_f64).collect(),
+            Accuracy::Exact,
+        );
+        e.loss = to_f64(&exact.loss);
+        e.exact = Some(exact);
+        Ok(e)
     }
 }
 
@@ -315,25 +383,10 @@ pub fn cost_in_terms(obj: &Objective) -> f64 {
 /// [`MAX_TERMS`] vertex terms.
 pub fn exact_loss(model: &Model, obj: &Objective) -> Result<ExactLoss> {
     obj.check_model(model)?;
+    ExactRational::new(obj.clone())?.cost(model.shape())?;
     let act = obj.activation();
-    if !act.has_closed_form() {
-        return Err(Error::invalid(format!(
-            "the {act} activation has no closed form, so no exact rational loss; use the \
-             quadrature or Monte Carlo method"
-        )));
-    }
     let n = model.n();
     let family = obj.data().active_sets();
-    if act != Activation::Linear {
-        let cost = cost_in_terms(obj);
-        if cost > MAX_TERMS {
-            return Err(Error::TooLarge(format!(
-                "the exact rational loss needs about {cost:.2e} big-integer vertex terms \
-                 (n·3^k for k features that can be active together, here n = {n}); the limit is \
-                 {MAX_TERMS:.0e} (a few seconds); use the f64 closed form or Monte Carlo"
-            )));
-        }
-    }
 
     let gram = exact_gram(model);
     let bias: Vec<Dyadic> = model.b().iter().map(|&x| Dyadic::from_f64(x)).collect();

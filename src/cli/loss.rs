@@ -1,0 +1,328 @@
+//! `tms-exact loss`: the expected loss of one model (and its gradient, exact value, per-feature
+//! terms) by any route.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::output::{align, rows_of, write_out};
+use super::DataArgs;
+use tms_exact::error::{Error, Result};
+use tms_exact::io::model_file::ModelFile;
+use tms_exact::model::Model;
+use tms_exact::objective::Objective;
+use tms_exact::presets::{example, EXAMPLES_HELP};
+use tms_exact::route::rational::{self, ExactLoss};
+use tms_exact::route::{Accuracy, Evaluation, Method};
+use tms_exact::settings::MethodSettings;
+use tms_exact::tolerance;
+
+/// How the loss is computed (the command-line names of [`Method`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// The cheapest feasible route: the closed form where it applies, else quadrature, else
+    /// Monte Carlo
+    Auto,
+    /// Closed form (piecewise-linear activations; within 1e-12 relative of the exact value)
+    Closed,
+    /// Exact rational arithmetic (piecewise-linear activations, small sizes)
+    Exact,
+    /// Adaptive quadrature split at the kinks, with an error estimate (any activation)
+    Quadrature,
+    /// Seeded Monte Carlo with a standard error (any activation, any size)
+    Mc,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Method {
+        match m {
+            MethodArg::Auto => Method::Auto,
+            MethodArg::Closed => Method::Closed,
+            MethodArg::Exact => Method::Exact,
+            MethodArg::Quadrature => Method::Quadrature,
+            MethodArg::Mc => Method::Mc,
+        }
+    }
+}
+
+/// Arguments of `tms-exact loss`.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES_HELP)]
+pub struct LossArgs {
+    /// The model file (JSON; see the README for the format)
+    #[arg(value_name = "MODEL.json")]
+    pub model: Option<PathBuf>,
+    /// Use a built-in example model instead of a file ("list" lists them)
+    #[arg(long, value_name = "NAME")]
+    pub example: Option<String>,
+    /// Print JSON instead of a text table
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the gradient (∂L/∂W, ∂L/∂b, ∂L/∂W_out)
+    #[arg(long)]
+    pub grad: bool,
+    /// Print the loss term of each feature (a table in text; in JSON it is always there)
+    #[arg(long)]
+    pub per_feature: bool,
+    /// Also compute the exact rational loss p/q (piecewise-linear activations, small sizes)
+    #[arg(long)]
+    pub exact: bool,
+    /// How to compute the loss
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
+    pub method: MethodArg,
+    /// Monte Carlo samples (--method mc) [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Monte Carlo seed (--method mc) [default: 0]
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Absolute error target of --method quadrature [default: 1e-10]
+    #[arg(long, value_name = "TOL", allow_hyphen_values = true)]
+    pub tol: Option<f64>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// Everything `loss` prints, computed once and rendered as text or JSON.
+struct LossReport {
+    source: String,
+    model: Model,
+    objective: Objective,
+    /// The name of the route that computed `evaluation`.
+    method: &'static str,
+    evaluation: Evaluation,
+    exact: Option<ExactLoss>,
+}
+
+pub(crate) fn run(args: &LossArgs, out: &mut dyn Write) -> Result<()> {
+    if args.example.as_deref() == Some("list") {
+        let text = format!("{}\n", EXAMPLES_HELP);
+        return write_out(out, &text);
+    }
+    let file = load(args.model.as_deref(), args.example.as_deref())?;
+    let source = match (&args.model, &args.example) {
+        (Some(p), _) => p.display().to_string(),
+        (_, name) => format!("example '{}'", name.as_deref().unwrap_or("")),
+    };
+    let objective = args.data.settings().apply(&file.objective)?;
+    let model = file.model;
+    objective.check_model(&model)?;
+    let (method, settings) = MethodSettings {
+        method: Some(args.method.into()),
+        samples: args.samples,
+        seed: args.seed,
+        tol: args.tol,
+    }
+    .resolve()?;
+    if args.exact {
+        // Refuse an impossible --exact before any other work is done or announced.
+        use tms_exact::route::Route;
+        tms_exact::route::ExactRational::new(objective.clone())?.cost(model.shape())?;
+    }
+    let mut route = tms_exact::route::select(method, &objective, model.shape(), &settings)?;
+    let name = route.name();
+    if method == Method::Auto && name == "mc" {
+        eprintln!(
+            "note: no exact route can evaluate this model ({}); using Monte Carlo with {} samples \
+             (--samples needs --method mc)",
+            refusals(&objective, &model),
+            settings.samples()
+        );
+    }
+    let mut evaluation = if args.grad {
+        route
+            .as_gradient()
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "--grad is not available with --method {name}; the closed form gives the \
+                     gradient of the same function (add --exact to see the exact value too)"
+                ))
+            })?
+            .evaluate_with_gradient(&model)?
+    } else {
+        route.evaluate(&model)?
+    };
+    let exact = match evaluation.exact.take() {
+        Some(e) => Some(e),
+        None if args.exact => Some(rational::exact_loss(&model, &objective)?),
+        None => None,
+    };
+    let report = LossReport {
+        source,
+        model,
+        objective,
+        method: name,
+        evaluation,
+        exact,
+    };
+    let text = if args.json {
+        report.json(args.per_feature)
+    } else {
+        report.text(args.per_feature || args.grad)
+    };
+    write_out(out, &text)
+}
+
+/// Why the deterministic routes refused, for the note above.
+fn refusals(objective: &Objective, model: &Model) -> String {
+    [Method::Closed, Method::Quadrature]
+        .into_iter()
+        .filter_map(|m| {
+            tms_exact::route::select(m, objective, model.shape(), &Default::default())
+                .err()
+                .map(|e| format!("{}: {e}", m.name()))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Reads the model file or example named on a command line.
+fn load(model: Option<&std::path::Path>, example_name: Option<&str>) -> Result<ModelFile> {
+    match (model, example_name) {
+        (Some(p), None) => ModelFile::read(p),
+        (None, Some(name)) => example(name),
+        _ => Err(Error::invalid(
+            "give exactly one of a model file (MODEL.json) or --example NAME",
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonGradient {
+    #[serde(rename = "W")]
+    w: Vec<Vec<f64>>,
+    b: Vec<f64>,
+    #[serde(rename = "W_out", skip_serializing_if = "Option::is_none")]
+    w_out: Option<Vec<Vec<f64>>>,
+}
+
+#[derive(Serialize)]
+struct JsonLoss<'a> {
+    loss: f64,
+    per_feature: &'a [f64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gradient: Option<JsonGradient>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exact: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exact_per_feature: Option<Vec<String>>,
+    method: &'static str,
+    error: f64,
+    n: usize,
+    m: usize,
+}
+
+impl LossReport {
+    fn json(&self, exact_per_feature: bool) -> String {
+        let out = JsonLoss {
+            loss: self.evaluation.loss,
+            per_feature: &self.evaluation.per_feature,
+            gradient: self.evaluation.gradient.as_ref().map(|g| JsonGradient {
+                w: rows_of(&g.w),
+                b: g.b.iter().copied().collect(),
+                w_out: g.w_out.as_ref().map(rows_of),
+            }),
+            exact: self
+                .exact
+                .as_ref()
+                .map(|e| rational::fraction_string(&e.loss)),
+            exact_per_feature: self.exact.as_ref().filter(|_| exact_per_feature).map(|e| {
+                e.per_feature
+                    .iter()
+                    .map(rational::fraction_string)
+                    .collect()
+            }),
+            method: self.method,
+            error: self.evaluation.accuracy.value(),
+            n: self.model.n(),
+            m: self.model.m(),
+        };
+        // Serialising plain numbers, strings and lists cannot fail; non-finite numbers
+        // (a one-sample standard error) become null.
+        let mut s = serde_json::to_string_pretty(&out).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    fn text(&self, table: bool) -> String {
+        let obj = &self.objective;
+        let data = obj.data();
+        let mut s = format!(
+            "{}: n = {} features, m = {} hidden, {}{}, {} data, reduction {}\n",
+            self.source,
+            self.model.n(),
+            self.model.m(),
+            obj.activation(),
+            if self.model.is_tied() {
+                ""
+            } else {
+                " (untied)"
+            },
+            data.distribution(),
+            obj.reduction(),
+        );
+        if table {
+            s.push('\n');
+            let mut rows: Vec<Vec<String>> = vec![];
+            let mut header = vec!["feature", "importance", "density", "loss term"];
+            if self.evaluation.gradient.is_some() {
+                header.push("∂L/∂b");
+                header.push("‖∂L/∂W_i‖");
+                if !self.model.is_tied() {
+                    header.push("‖∂L/∂W_out,i‖");
+                }
+            }
+            rows.push(header.iter().map(|h| h.to_string()).collect());
+            let density = data.marginal_density();
+            let columns = data
+                .importance()
+                .iter()
+                .zip(&density)
+                .zip(&self.evaluation.per_feature);
+            for (i, ((importance, density), term)) in columns.enumerate() {
+                let mut r = vec![
+                    i.to_string(),
+                    format!("{importance}"),
+                    format!("{density}"),
+                    format!("{term:.6e}"),
+                ];
+                if let Some(g) = &self.evaluation.gradient {
+                    r.push(format!("{:+.6e}", g.b[i]));
+                    r.push(format!("{:.6e}", g.w.column(i).norm()));
+                    if let Some(wo) = &g.w_out {
+                        r.push(format!("{:.6e}", wo.row(i).norm()));
+                    }
+                }
+                rows.push(r);
+            }
+            s.push_str(&align(&rows));
+            s.push('\n');
+        }
+        s.push_str(&format!("loss      {}\n", self.evaluation.loss));
+        let how = match self.evaluation.accuracy {
+            Accuracy::Bound(e) => format!(
+                "closed form (|error| ≤ {e:.1e}: {:.0e} relative + {:.0e} × Σ importance)",
+                tolerance::LOSS_REL,
+                tolerance::LOSS_ABS_PER_IMPORTANCE
+            ),
+            Accuracy::Estimate(e) => format!("quadrature (estimated |error| {e:.1e})"),
+            Accuracy::StandardError(e) => format!("Monte Carlo (standard error {e:.1e})"),
+            Accuracy::Exact => "exact rational arithmetic (rounded once to f64)".to_string(),
+        };
+        s.push_str(&format!("method    {how}\n"));
+        if let Some(g) = &self.evaluation.gradient {
+            s.push_str(&format!("‖∇L‖     {:.6e}\n", g.norm()));
+        }
+        if let Some(e) = &self.exact {
+            // The decimal first: the fraction can have hundreds of digits.
+            s.push_str(&format!(
+                "exact     {}\n          = {}\n",
+                rational::to_f64(&e.loss),
+                rational::fraction_string(&e.loss)
+            ));
+        }
+        s
+    }
+}
