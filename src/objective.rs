@@ -107,6 +107,8 @@ impl Objective {
     }
 
     /// Fails unless `model` has this objective's number of features.
+    /// and fails with [`Error::Numerical`] when its loss cannot be represented in f64 (see
+    /// [`Objective::check_representable`]).
     pub fn check_model(&self, model: &Model) -> Result<()> {
         if model.n() != self.n() {
             return Err(Error::invalid(format!(
@@ -114,6 +116,78 @@ impl Objective {
                 model.n(),
                 self.n()
             )));
+        }
+        self.check_representable(model)
+    }
+
+    /// The loss's natural scale: the loss of the zero model, `Σ_i w_i E[x_i²] = Σ_i w_i p_i / 3`
+    /// (1 when that is 0). Gradients and curvatures scale with it when the importances are
+    /// scaled, so the minimiser's tolerances are taken relative to it.
+    pub fn scale(&self) -> f64 {
+        let s: f64 = self
+            .weights()
+            .iter()
+            .zip(self.data.marginal_density())
+            .map(|(w, p)| w * p / 3.0)
+            .sum();
+        if s > 0.0 && s.is_finite() {
+            s
+        } else {
+            1.0
+        }
+    }
+
+    /// Fails with [`Error::Numerical`] when a loss of `model` might not be representable in f64.
+    ///
+    /// # Formula
+    /// Output i's pre-activation on the data's support `x ∈ [0,1]^n` is bounded by
+    /// `B_i = |b_i| + Σ_h |R_ih| Σ_j |W_hj|` (`R = Wᵀ` or `W_out`; the triangle inequality, so
+    /// no n×n product is formed), and its loss term by `w_i (1 + max(1, |α|) B_i)²`. Every such
+    /// bound must be finite, and so must their sum; otherwise the inputs are refused before
+    /// any route runs (a route would return ∞ or NaN).
+    pub fn check_representable(&self, model: &Model) -> Result<()> {
+        let (w, n, m) = (model.w(), model.n(), model.m());
+        let col_sum: Vec<f64> = (0..m)
+            .map(|h| (0..n).map(|j| w[(h, j)].abs()).sum())
+            .collect();
+        let slope = match self.activation {
+            Activation::LeakyRelu { alpha } => alpha.abs().max(1.0),
+            _ => 1.0,
+        };
+        let weights = self.weights();
+        let mut total = 0.0f64;
+        for i in 0..n {
+            let reach: f64 = (0..m)
+                .map(|h| {
+                    let r = match model.w_out() {
+                        Some(wo) => wo[(i, h)],
+                        None => w[(h, i)],
+                    };
+                    r.abs() * col_sum[h]
+                })
+                .sum::<f64>()
+                + model.b()[i].abs();
+            let term = weights[i] * (1.0 + slope * reach).powi(2);
+            total += term;
+            if !term.is_finite() || !total.is_finite() {
+                let largest = |v: &[f64]| v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                return Err(Error::Numerical(format!(
+                    "the loss cannot be represented in f64: output {i}'s pre-activation can reach \
+                     {reach:.1e} (|W| up to {:.1e}, |b| up to {:.1e}{}{}), so its squared error \
+                     overflows",
+                    largest(w.as_slice()),
+                    largest(model.b().as_slice()),
+                    model
+                        .w_out()
+                        .map(|wo| format!(", |W_out| up to {:.1e}", largest(wo.as_slice())))
+                        .unwrap_or_default(),
+                    if slope > 1.0 {
+                        format!(", leaky slope {slope:.1e}")
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
         }
         Ok(())
     }

@@ -28,7 +28,8 @@ pub fn loss_close(approx: f64, exact: f64, total_importance: f64) -> bool {
 /// within this (relative to the largest entry of M, at least 1)...
 pub const SAME_POINT: f64 = 1e-6;
 
-/// ...and their losses within this, relative to max(1, loss).
+/// ...and their losses within this, relative to the larger of the loss and its natural scale
+/// ([`crate::objective::Objective::scale`]).
 pub const SAME_LOSS_REL: f64 = 1e-9;
 
 /// A feature whose embedding norm is below this counts as dropped (not represented).
@@ -45,10 +46,11 @@ pub const NOT_CONVERGED_REL: f64 = 1e-3;
 /// optimum.
 pub const SAME_OPTIMUM_REL: f64 = 1e-9;
 
-/// Verdicts: relative gaps are measured against max(loss, this).
+/// Verdicts: relative gaps are measured against max(loss, this × the loss's natural scale).
 pub const VERDICT_LOSS_FLOOR: f64 = 1e-12;
 
-/// A gradient norm this small counts as a critical point.
+/// A gradient norm this small, relative to the loss's natural scale
+/// ([`crate::objective::Objective::scale`]), counts as a critical point.
 pub const CRITICAL_GRAD: f64 = 1e-8;
 
 /// Quadrature: the error estimate may exceed the requested tolerance by this factor before the
@@ -100,3 +102,9 @@ pub const COMPLEMENT_MIN_NORM: f64 = 1e-8;
 /// Trust-region polish: a step is accepted while the loss rises by at most this, relative to
 /// the loss.
 pub const POLISH_RISE_REL: f64 = 1e-15;
+
+/// The census lists a point only when exact minimisation polished its gradient to this,
+/// relative to the loss's natural scale (the Newton polish reaches ~1e-16 on isolated critical
+/// points; a start that ends above it, e.g. creeping along a degenerate family of saddles, is
+/// counted as unconverged rather than listed as a new point).
+pub const CENSUS_GRAD: f64 = 1e-12;

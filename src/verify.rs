@@ -147,16 +147,18 @@ fn verify_one<R: RouteHessian + Clone>(
     })
 }
 
-/// Relative difference `(a − b) / max(|b|, floor)` where tiny losses would make ratios noise.
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b) / b.abs().max(tolerance::VERDICT_LOSS_FLOOR)
+/// Relative difference `(a − b) / max(|b|, floor · scale)` where tiny losses would make ratios
+/// noise (the floor is relative to the loss's natural scale).
+fn rel(a: f64, b: f64, scale: f64) -> f64 {
+    (a - b) / b.abs().max(tolerance::VERDICT_LOSS_FLOOR * scale)
 }
 
 /// The verdict from the three points (see [`tolerance::NOT_CONVERGED_REL`] and
 /// [`tolerance::SAME_OPTIMUM_REL`]).
 fn judge(at: &LocalMinimum, local: &LocalMinimum, best: &LocalMinimum) -> Verdict {
-    let improvement = rel(at.loss, local.loss).max(0.0);
-    if at.spectrum.kind == Kind::Saddle && at.grad_norm <= tolerance::CRITICAL_GRAD {
+    let scale = at.scale;
+    let improvement = rel(at.loss, local.loss, scale).max(0.0);
+    if at.spectrum.kind == Kind::Saddle && at.is_critical() {
         return Verdict::Saddle {
             grad_norm: at.grad_norm,
         };
@@ -172,10 +174,10 @@ fn judge(at: &LocalMinimum, local: &LocalMinimum, best: &LocalMinimum) -> Verdic
             grad_norm: at.grad_norm,
         };
     }
-    let excess = rel(local.loss, best.loss).max(0.0);
+    let excess = rel(local.loss, best.loss, scale).max(0.0);
     if excess <= tolerance::SAME_OPTIMUM_REL {
         Verdict::AtOptimum {
-            gap: rel(at.loss, best.loss).max(0.0),
+            gap: rel(at.loss, best.loss, scale).max(0.0),
         }
     } else {
         Verdict::WorseLocalMinimum { excess }

@@ -10,7 +10,7 @@ use super::output::{align, announce_duration, model_text, point_json, short_kind
 use super::{DataArgs, SearchArgs, ShapeArgs};
 use tms_exact::error::Result;
 use tms_exact::io::model_file::ModelFile;
-use tms_exact::optimize::{census_seconds, census_with, CensusOptions, CriticalPoint};
+use tms_exact::optimize::{census_seconds, census_with, Census, CensusOptions, CriticalPoint};
 use tms_exact::route::ClosedForm;
 
 /// Arguments of `tms-exact minimize`.
@@ -65,13 +65,14 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
             "best": b,
             "minima": result.points.iter().map(critical_json).collect::<Vec<_>>(),
             "starts": result.starts,
+            "unconverged_starts": result.unconverged,
         });
         format!(
             "{}\n",
             serde_json::to_string_pretty(&v).expect("JSON of plain numbers")
         )
     } else {
-        census_text(&result.points, result.starts, args)
+        census_text(&result, args)
     };
     write_out(out, &text)
 }
@@ -83,7 +84,8 @@ fn critical_json(c: &CriticalPoint) -> Value {
     v
 }
 
-fn census_text(points: &[CriticalPoint], starts: usize, args: &MinimizeArgs) -> String {
+fn census_text(census: &Census, args: &MinimizeArgs) -> String {
+    let (points, starts) = (&census.points, census.starts);
     let mut rows = vec![vec![
         "#".to_string(),
         "loss".into(),
@@ -127,6 +129,16 @@ fn census_text(points: &[CriticalPoint], starts: usize, args: &MinimizeArgs) -> 
         if args.search.no_bias { ", b = 0" } else { "" },
     );
     s.push_str(&align(&rows));
+    if census.unconverged > 0 {
+        s.push_str(&format!(
+            "({} start{} ended with ‖∇L‖ above {:.0e} × the loss's scale {:.3e} and {} not listed)\n",
+            census.unconverged,
+            if census.unconverged == 1 { "" } else { "s" },
+            tms_exact::tolerance::CENSUS_GRAD,
+            best_scale(points),
+            if census.unconverged == 1 { "is" } else { "are" },
+        ));
+    }
     s.push_str(&format!(
         "\nbest: loss {:.15}, {} ({} symmetry modes separated)\n",
         best.minimum.loss, best.minimum.spectrum.kind, best.minimum.spectrum.symmetry_modes
@@ -152,4 +164,9 @@ fn list(v: &[usize]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The loss scale the census's tolerances were relative to.
+fn best_scale(points: &[CriticalPoint]) -> f64 {
+    points.first().map_or(1.0, |p| p.minimum.scale)
 }

@@ -62,7 +62,8 @@ pub(crate) fn point_json(p: &LocalMinimum) -> Value {
         "W": rows_of(p.model.w()),
         "b": p.model.b().as_slice(),
         "grad_norm": p.grad_norm,
-        "kind": p.spectrum.kind,
+        "kind": p.kind_name(),
+        "curvature": p.spectrum.kind,
         "hessian_eigenvalues": p.spectrum.eigenvalues,
         "symmetry_modes": p.spectrum.symmetry_modes,
     });
@@ -72,12 +73,16 @@ pub(crate) fn point_json(p: &LocalMinimum) -> Value {
     v
 }
 
-/// One-word label of a point's kind for tables.
+/// One-word label of a point's kind for tables (the JSON's name; for a point that is not
+/// critical, the curvature there too).
 pub(crate) fn short_kind(p: &LocalMinimum) -> String {
+    if p.is_critical() {
+        return p.kind_name().into();
+    }
     match p.spectrum.kind {
-        Kind::StrictMinimum => "minimum".into(),
-        Kind::Saddle => "saddle".into(),
-        Kind::Degenerate => "degenerate".into(),
+        Kind::StrictMinimum => "not critical, H>0".into(),
+        Kind::Saddle => "not critical, H indefinite".into(),
+        Kind::Degenerate => "not critical, H>=0".into(),
     }
 }
 

@@ -119,7 +119,8 @@ fn report_json(r: &Report) -> serde_json::Value {
     let mut v = json!({
         "loss": r.at_weights.loss,
         "grad_norm": r.at_weights.grad_norm,
-        "kind": r.at_weights.spectrum.kind,
+        "kind": r.at_weights.kind_name(),
+        "curvature": r.at_weights.spectrum.kind,
         "hessian_eigenvalues": r.at_weights.spectrum.eigenvalues,
         "W": rows_of(r.at_weights.model.w()),
         "b": r.at_weights.model.b().as_slice(),
@@ -153,16 +154,7 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
             k.to_string(),
             format!("{:.10}", r.at_weights.loss),
             format!("{:.2e}", r.at_weights.grad_norm),
-            if r.at_weights.grad_norm <= tms_exact::tolerance::CRITICAL_GRAD {
-                short_kind(&r.at_weights)
-            } else {
-                // Not a critical point: only the curvature there is meaningful.
-                match r.at_weights.spectrum.kind {
-                    tms_exact::optimize::Kind::StrictMinimum => "not critical, H>0".into(),
-                    tms_exact::optimize::Kind::Saddle => "not critical, H indefinite".into(),
-                    tms_exact::optimize::Kind::Degenerate => "not critical, H>=0".into(),
-                }
-            },
+            short_kind(&r.at_weights),
             format!("{:.10}", r.local.loss),
             format!("{:.2e}", r.local_distance),
             format!("{:.10}", r.best.loss),

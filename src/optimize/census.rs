@@ -155,6 +155,9 @@ pub struct Census {
     pub points: Vec<CriticalPoint>,
     /// Number of starts.
     pub starts: usize,
+    /// Starts whose minimisation ended with ‖∇L‖ above [`tolerance::CENSUS_GRAD`] × the loss's
+    /// scale; they are not listed.
+    pub unconverged: usize,
 }
 
 impl Census {
@@ -261,8 +264,13 @@ pub fn census_with<R: RouteHessian + Clone + Sync>(
     let relu = obj.activation() == crate::model::Activation::Relu;
     let classes = interchangeable_features(obj);
     let mut points: Vec<CriticalPoint> = Vec::new();
+    let mut unconverged = 0;
     for r in results {
         let lm = r?;
+        if lm.grad_norm > tolerance::CENSUS_GRAD * lm.scale {
+            unconverged += 1;
+            continue;
+        }
         match points
             .iter_mut()
             .find(|p| same_point(&p.minimum, &lm, relu, &classes))
@@ -281,10 +289,18 @@ pub fn census_with<R: RouteHessian + Clone + Sync>(
             }),
         }
     }
+    if points.is_empty() {
+        return Err(Error::Numerical(format!(
+            "none of the {} starts reached a critical point (‖∇L‖ ≤ {:.0e} × the loss's scale)",
+            search.restarts,
+            tolerance::CENSUS_GRAD
+        )));
+    }
     points.sort_by(|a, b| a.minimum.loss.total_cmp(&b.minimum.loss));
     Ok(Census {
         points,
         starts: search.restarts,
+        unconverged,
     })
 }
 
@@ -321,7 +337,7 @@ pub fn interchangeable_features(obj: &Objective) -> Vec<usize> {
 /// (`b_i + Σ_j max(M_ij, 0) ≤ 0`) has a flat bias, so its bias is compared only through that
 /// condition.
 pub fn same_point(a: &LocalMinimum, b: &LocalMinimum, relu: bool, classes: &[usize]) -> bool {
-    let scale = 1.0f64.max(a.loss.abs());
+    let scale = a.scale.max(a.loss.abs());
     if (a.loss - b.loss).abs() > tolerance::SAME_LOSS_REL * scale {
         return false;
     }
@@ -375,12 +391,18 @@ pub fn same_point(a: &LocalMinimum, b: &LocalMinimum, relu: bool, classes: &[usi
         }
         false
     }
+    // A silent output (ReLU, never positive on the data's support) is 0 whatever its row of
+    // M, so only the rows of live outputs must agree: two points are the same when they
+    // compute the same function on the support (one entry per flat plateau).
+    let live = |bias: &[Option<f64>], i: usize| bias[i].is_some();
     let fits = |i: usize, j: usize, perm: &[usize]| {
         classes[i] == classes[j]
-            && close(ga[(i, i)], gb[(j, j)])
             && same_bias(bias_a[i], bias_b[j])
-            && (0..i)
-                .all(|k| close(ga[(i, k)], gb[(j, perm[k])]) && close(ga[(k, i)], gb[(perm[k], j)]))
+            && (!live(&bias_a, i) || close(ga[(i, i)], gb[(j, j)]))
+            && (0..i).all(|k| {
+                (!live(&bias_a, i) || close(ga[(i, k)], gb[(j, perm[k])]))
+                    && (!live(&bias_a, k) || close(ga[(k, i)], gb[(perm[k], j)]))
+            })
     };
     assign(0, &mut perm, &mut used, &mut budget, &fits)
 }

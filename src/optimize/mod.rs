@@ -150,6 +150,31 @@ pub struct LocalMinimum {
     pub spectrum: Spectrum,
     /// L-BFGS and trust-region iterations used.
     pub iterations: (u64, u64),
+    /// The loss's natural scale ([`Objective::scale`]); tolerances on `loss`, `grad_norm` and
+    /// the eigenvalues are relative to it.
+    pub scale: f64,
+}
+
+impl LocalMinimum {
+    /// True when the gradient is small enough, relative to the loss's scale, for the point to
+    /// count as critical ([`crate::tolerance::CRITICAL_GRAD`]).
+    pub fn is_critical(&self) -> bool {
+        self.grad_norm <= crate::tolerance::CRITICAL_GRAD * self.scale
+    }
+
+    /// What the point is, as tables and JSON name it: `not_critical` whenever the gradient is
+    /// not small (whatever the curvature there), else the Hessian's kind (`strict_minimum`,
+    /// `saddle`, `degenerate`).
+    pub fn kind_name(&self) -> &'static str {
+        if !self.is_critical() {
+            return "not_critical";
+        }
+        match self.spectrum.kind {
+            Kind::StrictMinimum => "strict_minimum",
+            Kind::Saddle => "saddle",
+            Kind::Degenerate => "degenerate",
+        }
+    }
 }
 
 /// Minimises the exact loss (closed form) from `start` (L-BFGS, then trust-region polish),
@@ -184,18 +209,36 @@ fn finish<R: RouteHessian + Clone>(
     x: &[f64],
     iterations: (u64, u64),
 ) -> Result<LocalMinimum> {
+    let scale = problem.scale();
     let (loss, g) = problem.loss_grad(x);
-    let grad_norm = crate::numeric::norm(&g);
+    let (loss, grad_norm) = (loss * scale, crate::numeric::norm(&g) * scale);
     let full = problem.expand(x);
+    if !(loss.is_finite() && grad_norm.is_finite()) || full.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Numerical(format!(
+            "minimisation diverged: loss {loss}, ‖∇L‖ {grad_norm} (a parameter or the loss \
+             overflowed f64)"
+        )));
+    }
     let model = like.from_vec_like(&full)?;
+    // Classified on the normalised problem (curvatures relative to the loss's scale), then
+    // reported in the loss's units.
     let h = problem.hessian_free(x);
-    let spectrum = classify::spectrum(&h, &full, problem.free(), problem.shape());
+    if h.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Numerical(
+            "the Hessian at the point reached is not finite".into(),
+        ));
+    }
+    let mut spectrum = classify::spectrum(&h, &full, problem.free(), problem.shape());
+    spectrum.eigenvalues.iter_mut().for_each(|l| *l *= scale);
+    spectrum.symmetry_curvature *= scale;
+    spectrum.zero_tolerance *= scale;
     Ok(LocalMinimum {
         model,
         loss,
         grad_norm,
         spectrum,
         iterations,
+        scale,
     })
 }
 

@@ -4,6 +4,12 @@
 //! the problem maps the free vector into the full [`Model::to_vec`] layout and back. It is
 //! generic over the route: argmin's `CostFunction` and `Gradient` need [`RouteGradient`], its
 //! `Hessian` (and the classification of critical points) [`RouteHessian`].
+//!
+//! The problem is the loss divided by its natural scale ([`Objective::scale`], the zero model's
+//! loss), so every tolerance of the solvers is relative to the loss's scale: a uniform factor
+//! on the importances only rescales the loss and gives the same critical points.
+//!
+//! [`Objective::scale`]: crate::objective::Objective::scale
 
 use std::sync::Mutex;
 
@@ -21,6 +27,7 @@ use crate::Result;
 #[derive(Debug)]
 pub struct LossProblem<R> {
     shape: Shape,
+    scale: f64,
     base: Vec<f64>,
     free: Vec<usize>,
     eval: Mutex<Cache<R>>,
@@ -42,6 +49,7 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
         let base = model.to_vec();
         Ok(LossProblem {
             shape: model.shape(),
+            scale: route.objective().scale(),
             eval: Mutex::new(Cache {
                 route,
                 full: base.clone(),
@@ -71,7 +79,8 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
         full
     }
 
-    /// Loss and gradient (free components) at `x`, cached for the last point.
+    /// Loss and gradient (free components) at `x`, divided by [`LossProblem::scale`], cached
+    /// for the last point.
     pub fn loss_grad(&self, x: &[f64]) -> (f64, Vec<f64>) {
         let mut guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
         let cache = &mut *guard;
@@ -86,8 +95,9 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
         let mut grad = vec![0.0; cache.full.len()];
         let loss = cache
             .route
-            .loss_grad_flat(self.shape, &cache.full, &mut grad);
-        let g: Vec<f64> = self.free.iter().map(|&k| grad[k]).collect();
+            .loss_grad_flat(self.shape, &cache.full, &mut grad)
+            / self.scale;
+        let g: Vec<f64> = self.free.iter().map(|&k| grad[k] / self.scale).collect();
         cache.last = Some((x.to_vec(), loss, g.clone()));
         (loss, g)
     }
@@ -97,11 +107,17 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
         self.shape
     }
 
+    /// The loss's natural scale, which losses, gradients and Hessians here are divided by.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
     /// A copy with its own route and an empty cache (the executor takes ownership of one).
     pub fn clone_fresh(&self) -> Self {
         let guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
         LossProblem {
             shape: self.shape,
+            scale: self.scale,
             base: self.base.clone(),
             free: self.free.clone(),
             eval: Mutex::new(Cache {
@@ -114,13 +130,13 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
 }
 
 impl<R: RouteHessian + Clone> LossProblem<R> {
-    /// The Hessian restricted to the free parameters.
+    /// The Hessian restricted to the free parameters, divided by [`LossProblem::scale`].
     pub fn hessian_free(&self, x: &[f64]) -> DMatrix<f64> {
         let full = self.expand(x);
         let mut guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
         let h = guard.route.hessian_flat(self.shape, &full);
         DMatrix::from_fn(self.free.len(), self.free.len(), |r, c| {
-            h[(self.free[r], self.free[c])]
+            h[(self.free[r], self.free[c])] / self.scale
         })
     }
 }
