@@ -166,6 +166,9 @@ pub struct Data {
     n: usize,
     density: Vec<f64>,
     density_given: bool,
+    /// The sparsities as given, when the density was set through them (so the exact route can
+    /// use `1 − s` exactly rather than the f64 nearest it).
+    sparsity: Option<Vec<f64>>,
     importance: Vec<f64>,
     distribution: Distribution,
 }
@@ -180,6 +183,7 @@ impl Data {
             n,
             density: vec![1.0; n],
             density_given: false,
+            sparsity: None,
             importance: vec![1.0; n],
             distribution: Distribution::Independent,
         })
@@ -199,6 +203,7 @@ impl Data {
         }
         self.density = d;
         self.density_given = true;
+        self.sparsity = None;
         self.check_density_applies()?;
         Ok(self)
     }
@@ -215,7 +220,24 @@ impl Data {
                 "sparsity of feature {i} is {x}, outside [0, 1]"
             )));
         }
-        self.with_density(&PerFeature::List(s.iter().map(|s| 1.0 - s).collect()))
+        let mut data = self.with_density(&PerFeature::List(s.iter().map(|s| 1.0 - s).collect()))?;
+        data.sparsity = Some(s);
+        Ok(data)
+    }
+
+    /// The sparsities as given, when the density was set through them.
+    pub fn sparsity_given(&self) -> Option<&[f64]> {
+        self.sparsity.as_deref()
+    }
+
+    /// True for one-hot data with the default probabilities, exactly `1/n` each.
+    pub fn is_uniform_one_hot(&self) -> bool {
+        matches!(
+            self.distribution,
+            Distribution::OneHot {
+                probabilities: None
+            }
+        )
     }
 
     /// Sets the importances I_i ≥ 0.

@@ -47,6 +47,7 @@ pub mod error;
 pub mod geometry;
 pub mod integrals;
 pub mod io;
+pub mod limits;
 pub mod loss;
 pub mod model;
 pub mod numeric;

@@ -104,8 +104,20 @@ impl SearchSettings {
     /// The search these settings describe for models of `shape`.
     pub fn search_options(&self, shape: Shape) -> Result<SearchOptions> {
         let mut opts = MinimizeOptions::new().with_no_bias(self.no_bias);
+        let mut seen: Vec<(usize, &str)> = Vec::new();
         for spec in &self.fix {
             let (k, v) = parse_fix(spec, shape)?;
+            if let Some((_, first)) = seen.iter().find(|(j, _)| *j == k) {
+                return Err(Error::invalid(format!(
+                    "--fix '{spec}' and --fix '{first}' fix the same parameter; give it once"
+                )));
+            }
+            if self.no_bias && shape.b().contains(&k) {
+                return Err(Error::invalid(format!(
+                    "--fix '{spec}' conflicts with --no-bias (which holds every bias at 0)"
+                )));
+            }
+            seen.push((k, spec));
             opts = opts.with_fixed(k, v)?;
         }
         Ok(SearchOptions::new()

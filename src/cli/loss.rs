@@ -123,6 +123,11 @@ pub(crate) fn run(args: &LossArgs, out: &mut dyn Write) -> Result<()> {
     }
     let mut route = tms_exact::route::select(method, &objective, model.shape(), &settings)?;
     let name = route.name();
+    super::output::announce_duration(
+        &format!("the {name} route"),
+        route.cost(model.shape())?.seconds,
+        "a smaller --samples or another --method shortens it",
+    );
     if method == Method::Auto && name == "mc" {
         eprintln!(
             "note: no exact route can evaluate this model ({}); using Monte Carlo with {} samples \

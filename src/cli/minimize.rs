@@ -38,8 +38,14 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
         .with_search(args.search.settings().search_options(shape)?);
     let route = ClosedForm::new(obj.clone())?;
     if let Some(path) = &args.out {
-        tms_exact::io::check_output_path(path)?;
+        ModelFile::check_output(path)?;
     }
+    let seconds = census_seconds(&obj, &copts);
+    tms_exact::limits::check_seconds(
+        seconds,
+        &format!("the search ({} starts)", copts.restarts()),
+        "fewer --restarts, or a smaller model",
+    )?;
     announce_duration(
         &format!(
             "the search ({} start{})",

@@ -91,18 +91,31 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     if let Some(wd) = args.weight_decay {
         cfg = cfg.with_weight_decay(wd)?;
     }
-    if let Some(path) = &args.out {
-        tms_exact::io::check_output_path(path)?;
+    tms_exact::train::check(&obj, &cfg)?;
+    // Every output path is checked before training, and all are written or none.
+    let paths: Vec<PathBuf> = match &args.out {
+        Some(path) => (0..cfg.instances())
+            .map(|k| instance_path(path, k, cfg.instances()))
+            .collect(),
+        None => Vec::new(),
+    };
+    for p in &paths {
+        ModelFile::check_output(p)?;
     }
     let trained = train(&obj, &cfg, &Bar::new("training"))?;
-    if let Some(path) = &args.out {
-        for (k, t) in trained.iter().enumerate() {
-            let file = ModelFile {
-                model: t.model.clone(),
-                objective: obj.clone(),
-            };
-            file.write(&instance_path(path, k, trained.len()))?;
-        }
+    if !paths.is_empty() {
+        let files: Vec<(PathBuf, Vec<u8>)> = paths
+            .iter()
+            .zip(&trained)
+            .map(|(p, t)| {
+                let file = ModelFile {
+                    model: t.model.clone(),
+                    objective: obj.clone(),
+                };
+                (p.clone(), file.to_json().into_bytes())
+            })
+            .collect();
+        tms_exact::io::write_all_atomic(&files)?;
     }
     let text = if args.json {
         let instances: Vec<_> = trained
@@ -135,8 +148,14 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
             rows.push(vec![
                 k.to_string(),
                 format!("{:.9}", t.sampled_loss),
-                t.exact_loss
-                    .map_or("(no closed form)".into(), |l| format!("{l:.12}")),
+                t.exact_loss.map_or(
+                    if obj.activation().has_closed_form() {
+                        "(too large for the closed form)".into()
+                    } else {
+                        "(no closed form)".into()
+                    },
+                    |l| format!("{l:.12}"),
+                ),
             ]);
         }
         let mut s = format!(
@@ -154,18 +173,16 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
             cfg.seed()
         );
         s.push_str(&align(&rows));
-        if let Some(path) = &args.out {
+        if !paths.is_empty() {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            let shown = if names.len() <= 3 {
+                names.join(", ")
+            } else {
+                format!("{} … {}", names[0], names[names.len() - 1])
+            };
             s.push_str(&format!(
-                "\nmodel file{} written to {}\n",
-                if trained.len() == 1 { "" } else { "s" },
-                if trained.len() == 1 {
-                    path.display().to_string()
-                } else {
-                    instance_path(path, 0, trained.len())
-                        .display()
-                        .to_string()
-                        .replace("-0.", "-k.")
-                }
+                "\nmodel file{} written to {shown}\n",
+                if names.len() == 1 { "" } else { "s" },
             ));
         }
         s

@@ -92,9 +92,16 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     let copts = CensusOptions::new(shape.n, shape.m)?
         .with_untied(!shape.tied)
         .with_search(vopts.clone());
+    let seconds =
+        census_seconds(&obj, &copts) + 2.0 * models.len() as f64 * minimize_seconds(&obj, shape);
+    tms_exact::limits::check_seconds(
+        seconds,
+        &format!("verifying {} model(s)", models.len()),
+        "fewer --restarts, or fewer instances",
+    )?;
     announce_duration(
         &format!("verifying {} model(s)", models.len()),
-        census_seconds(&obj, &copts) + 2.0 * models.len() as f64 * minimize_seconds(&obj, shape),
+        seconds,
         "fewer --restarts shorten the search for the best critical point",
     );
     let reports = verify_with(&route, &models, &vopts, &Bar::new("minimising"))?;

@@ -42,19 +42,127 @@ pub fn check_output_path(path: &Path) -> Result<()> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory (so the rename
 /// stays on one file system) is written, flushed to disk and renamed over `path`. On any error
 /// the temporary file is removed and `path` is left as it was.
+///
+/// What is at `path` decides how:
+/// * a regular file is replaced, keeping its permissions;
+/// * a symbolic link is followed: its target is written (atomically), the link stays;
+/// * anything else that exists and is not a directory — `/dev/null`, a FIFO, a terminal — is
+///   written through, never replaced (so `--out /dev/null` discards the output as usual);
+/// * a directory is an error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    write_all_atomic(&[(path.to_path_buf(), bytes.to_vec())])
+}
+
+/// Writes several files all or nothing: every path is checked and every temporary written
+/// before the first rename (see [`write_atomic`] for what happens at each kind of path).
+pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+    let mut plans = Vec::with_capacity(files.len());
+    for (path, _) in files {
+        plans.push(plan(path)?);
+    }
+    let mut temps: Vec<PathBuf> = Vec::new();
+    let cleanup = |temps: &[PathBuf]| {
+        for t in temps {
+            let _ = fs::remove_file(t);
+        }
+    };
+    for ((path, bytes), target) in files.iter().zip(&plans) {
+        let Target::Replace { file, mode } = target else {
+            continue;
+        };
+        match write_temp(file, bytes, mode.as_ref()) {
+            Ok(t) => temps.push(t),
+            Err(e) => {
+                cleanup(&temps);
+                return Err(Error::Io {
+                    path: path.clone(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let mut temp = temps.iter();
+    for ((path, bytes), target) in files.iter().zip(&plans) {
+        let result = match target {
+            Target::Replace { file, .. } => {
+                let t = temp.next().expect("one temporary per replaced file");
+                fs::rename(t, file)
+            }
+            Target::Through(file) => fs::OpenOptions::new()
+                .write(true)
+                .open(file)
+                .and_then(|mut f| f.write_all(bytes).and_then(|_| f.flush())),
+        };
+        if let Err(e) = result {
+            cleanup(temp.as_slice());
+            return Err(Error::Io {
+                path: path.clone(),
+                source: e,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How one output path is written.
+enum Target {
+    /// A regular file (new or existing, with the permissions to keep) replaced by a rename.
+    Replace {
+        file: PathBuf,
+        mode: Option<fs::Permissions>,
+    },
+    /// A special file written through.
+    Through(PathBuf),
+}
+
+fn plan(path: &Path) -> Result<Target> {
     let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let name = path.file_name().ok_or_else(|| {
-        io_err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a file name",
-        ))
-    })?;
-    let dir = match path.parent() {
+    // Follow a symbolic link to the file it names (a dangling link: create its target).
+    let file = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
+            Ok(t) => t,
+            Err(_) => {
+                let link = fs::read_link(path).map_err(io_err)?;
+                path.parent().unwrap_or(Path::new(".")).join(link)
+            }
+        },
+        _ => path.to_path_buf(),
+    };
+    match fs::metadata(&file) {
+        Ok(m) if m.is_dir() => Err(Error::invalid(format!(
+            "{} is a directory; give a file name such as result.json",
+            path.display()
+        ))),
+        Ok(m) if m.is_file() => Ok(Target::Replace {
+            file,
+            mode: Some(m.permissions()),
+        }),
+        Ok(_) => Ok(Target::Through(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if file.file_name().is_none() {
+                return Err(io_err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a file name",
+                )));
+            }
+            Ok(Target::Replace { file, mode: None })
+        }
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// Writes `bytes` to a new temporary beside `file` and returns its path.
+fn write_temp(
+    file: &Path,
+    bytes: &[u8],
+    mode: Option<&fs::Permissions>,
+) -> std::io::Result<PathBuf> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let name = file.file_name().unwrap_or_default();
+    let dir = match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -66,7 +174,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let tmp = dir.join(tmp_name);
-
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -74,15 +181,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
+        if let Some(m) = mode {
+            f.set_permissions(m.clone())?;
+        }
+        Ok(())
     })();
-    if let Err(e) = result {
-        // Best effort: the temporary may not exist if creating it was what failed.
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    Ok(())
 }
 
 /// Reads a whole UTF-8 text file; errors name the path.
@@ -109,16 +219,75 @@ mod tests {
     }
 
     #[test]
+    fn special_files_are_written_through_never_replaced() {
+        // /dev/null is a character device: writing must not turn it into a regular file.
+        let null = Path::new("/dev/null");
+        if null.exists() {
+            write_atomic(null, b"discarded").unwrap();
+            let m = fs::metadata(null).unwrap();
+            assert!(!m.is_file(), "/dev/null was replaced by a regular file");
+        }
+        // A FIFO in a temporary directory, read by a thread.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if made {
+            let f2 = fifo.clone();
+            let reader = std::thread::spawn(move || fs::read(&f2).unwrap());
+            write_atomic(&fifo, b"through").unwrap();
+            assert_eq!(reader.join().unwrap(), b"through");
+            let m = fs::symlink_metadata(&fifo).unwrap();
+            assert!(!m.is_file(), "the FIFO was replaced");
+        }
+    }
+
+    #[test]
+    fn links_are_followed_and_modes_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        fs::write(&target, b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn several_files_are_written_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("a.json");
+        let taken = dir.path().join("b.json");
+        fs::create_dir(&taken).unwrap();
+        let r = write_all_atomic(&[(ok.clone(), b"a".to_vec()), (taken, b"b".to_vec())]);
+        assert!(r.is_err());
+        assert!(
+            !ok.exists(),
+            "the first file was written although the second failed"
+        );
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporaries left");
+    }
+
+    #[test]
     fn failed_write_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         // Renaming a file over a non-empty directory fails after the temporary was written.
         let target = dir.path().join("taken");
         fs::create_dir(&target).unwrap();
         fs::write(target.join("x"), b"x").unwrap();
-        assert!(matches!(
-            write_atomic(&target, b"data"),
-            Err(Error::Io { .. })
-        ));
+        assert!(write_atomic(&target, b"data").is_err());
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "only the directory remains");
         assert!(matches!(

@@ -51,6 +51,8 @@ impl ModelFile {
     /// Parses and validates model-file text; `path` only names the source in messages.
     pub fn from_json_str(text: &str, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        // A UTF-8 byte-order mark (some Windows editors write one) is not part of the JSON.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value = parse_exact(text).map_err(|e| {
             let mut msg = e.to_string();
             if msg.starts_with("number out of range") {
@@ -104,7 +106,27 @@ impl ModelFile {
 
     /// Writes [`ModelFile::to_json`] atomically (never a partial file).
     pub fn write(&self, path: &Path) -> Result<()> {
+        Self::check_output(path)?;
         super::write_atomic(path, self.to_json().as_bytes())
+    }
+
+    /// Checks, before a computation, that a model file can be written at `path`: a `.json`
+    /// name (model files are JSON; a `.npy` name would be a lie) whose directory exists.
+    /// Special files such as `/dev/null` are accepted and written through.
+    pub fn check_output(path: &Path) -> Result<()> {
+        super::check_output_path(path)?;
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if !json && !special {
+            return Err(Error::invalid(format!(
+                "--out {}: model files are JSON; give a name ending in .json (writing .npy, .npz \
+                 or .safetensors is not supported)",
+                path.display()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -184,6 +206,7 @@ fn from_value(value: Value, path: &Path) -> Result<ModelFile> {
             ),
         ));
     }
+    refuse_nulls(&value, "").map_err(|e| located(e, path))?;
     let raw: RawFile =
         serde_json::from_value(value).map_err(|e| Error::format(path, e.to_string()))?;
     let mut model = Model::from_rows(&rows(&raw.w, "W")?, &numbers(&raw.b, "b")?)?;
@@ -294,12 +317,40 @@ fn string<'a>(v: &'a Value, what: &str) -> Result<&'a str> {
         .ok_or_else(|| Error::invalid(format!("{what} must be a string, found {}", kind(v))))
 }
 
-/// A number, a list of numbers, or a string such as `"decay:0.9"`.
+/// A null where a value belongs would read as "use the default": refused, so that a typo never
+/// falls back to a default (a key is left out to mean the default).
+fn refuse_nulls(v: &Value, within: &str) -> Result<()> {
+    if let Value::Object(map) = v {
+        for (key, value) in map {
+            let name = if within.is_empty() {
+                format!("\"{key}\"")
+            } else {
+                format!("\"{within}.{key}\"")
+            };
+            if value.is_null() {
+                return Err(Error::invalid(format!(
+                    "{name} is null; give a value or leave the key out for the default"
+                )));
+            }
+            if key == "data" && within.is_empty() {
+                refuse_nulls(value, "data")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A number, a list of numbers, or the one string form `"decay:r"` (numbers are numbers:
+/// `"0.1"` in quotes is refused rather than read).
 fn per_feature(v: &Value, what: &str) -> Result<PerFeature> {
     match v {
         Value::Number(_) => Ok(PerFeature::Constant(number(v, what)?)),
         Value::Array(_) => Ok(PerFeature::List(numbers(v, what)?)),
-        Value::String(s) => PerFeature::parse(what, s),
+        Value::String(s) if s.trim().starts_with("decay:") => PerFeature::parse(what, s),
+        Value::String(s) => Err(Error::invalid(format!(
+            "{what} must be a number, a list of numbers or \"decay:r\", found the string \
+             \"{s}\" (write numbers without quotes)"
+        ))),
         other => Err(Error::invalid(format!(
             "{what} must be a number, a list of numbers or \"decay:r\", found {}",
             kind(other)

@@ -214,6 +214,14 @@ fn read_npy<R: Read>(reader: &mut R, available: Option<usize>) -> Msg<Array> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or("array shape overflows")?;
+    if len as u64 > crate::limits::MAX_ARRAY_ENTRIES {
+        return Err(format!(
+            "the header declares shape {shape:?} ({len} numbers, {} as f64); the limit is {} \
+             numbers per array (refused before reading the data)",
+            crate::limits::bytes_text(len as f64 * 8.0),
+            crate::limits::MAX_ARRAY_ENTRIES
+        ));
+    }
     let need = len.checked_mul(size).ok_or("array shape overflows")?;
     if let Some(total) = available {
         let have = total.saturating_sub(header_len);
@@ -390,6 +398,15 @@ fn read_safetensors(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Nam
         let view = st
             .tensor(name)
             .map_err(|e| format!("cannot read tensor '{name}': {e}"))?;
+        let len: u64 = view.shape().iter().map(|&d| d as u64).product();
+        if len > crate::limits::MAX_ARRAY_ENTRIES {
+            return Err(format!(
+                "tensor '{name}' has shape {:?} ({len} numbers); the limit is {} numbers per \
+                 array",
+                view.shape(),
+                crate::limits::MAX_ARRAY_ENTRIES
+            ));
+        }
         let d = view.data();
         // Bytes are little-endian and not necessarily aligned: decode chunk by chunk.
         let data: Vec<f64> = match view.dtype() {

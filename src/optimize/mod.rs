@@ -89,10 +89,16 @@ impl MinimizeOptions {
         self
     }
 
-    /// Hold parameter `index` ([`Model::to_vec`] order) at `value`.
+    /// Hold parameter `index` ([`Model::to_vec`] order) at `value`; the same parameter fixed
+    /// twice is an error (neither value would silently win).
     pub fn with_fixed(mut self, index: usize, value: f64) -> Result<Self> {
         if !value.is_finite() {
             return Err(Error::invalid("a fixed parameter value must be finite"));
+        }
+        if self.fixed.iter().any(|&(k, _)| k == index) {
+            return Err(Error::invalid(format!(
+                "parameter {index} is fixed twice; fix each parameter once"
+            )));
         }
         self.fixed.push((index, value));
         Ok(self)
@@ -119,6 +125,12 @@ impl MinimizeOptions {
             if k >= np {
                 return Err(Error::invalid(format!(
                     "fixed parameter index {k} is out of range (the model has {np} parameters)"
+                )));
+            }
+            if self.no_bias && k >= np - n && val != 0.0 {
+                return Err(Error::invalid(format!(
+                    "b[{}] is fixed at {val} but biases are held at 0 (--no-bias); drop one",
+                    k - (np - n)
                 )));
             }
             v[k] = val;

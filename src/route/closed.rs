@@ -145,24 +145,40 @@ impl Route for ClosedForm {
         let n = self.obj.n();
         let k = self.family.max_set_size();
         if act != Activation::Linear && k > MAX_CLOSED_FORM_COORDS {
-            let states = 3f64.powi(k as i32);
+            // log10 keeps the message finite for any k (3^20000 overflows f64).
+            let log_states = k as f64 * 3f64.log10();
             return Err(Error::TooLarge(format!(
-                "the exact loss with {k} features that can be active together needs 3^{k} ≈ {:.1e} \
-                 cut-cube states per output ({:.1} GB, roughly {:.0} s for all {n} outputs); the \
+                "the exact loss with {k} features that can be active together needs 3^{k} ≈ \
+                 1e{log_states:.0} cut-cube states per output ({}, {} for all {n} outputs); the \
                  limit is {MAX_CLOSED_FORM_COORDS} (the cost grows with how many features can be \
                  active at once: one-hot or explicit active sets of up to \
                  {MAX_CLOSED_FORM_COORDS} features work for any n, and --method mc works for any \
                  size)",
-                states,
-                states * BYTES_PER_STATE / 1e9,
-                states * n as f64 * SECONDS_PER_STATE,
+                crate::limits::bytes_text(10f64.powf(log_states) * BYTES_PER_STATE),
+                crate::progress::duration_text(
+                    10f64.powf(log_states) * n as f64 * SECONDS_PER_STATE
+                ),
             )));
         }
-        let gram = (shape.n * shape.n * shape.m) as f64;
-        Ok(Cost {
-            seconds: (self.states() + gram) * SECONDS_PER_STATE,
-            bytes: self.states.max(1.0) * BYTES_PER_STATE + gram * 8.0,
-        })
+        let (nf, mf) = (shape.n as f64, shape.m as f64);
+        let cost = Cost {
+            seconds: (self.states() + nf * nf * mf) * SECONDS_PER_STATE,
+            // The n×n matrix M (f64 and dual numbers) and one cut-cube table per worker.
+            bytes: self.states.max(1.0) * BYTES_PER_STATE + nf * nf * 24.0,
+        };
+        crate::limits::check_memory(
+            cost.bytes,
+            &format!("the closed form at n = {}, m = {}", shape.n, shape.m),
+        )?;
+        crate::limits::check_seconds(
+            cost.seconds,
+            &format!(
+                "one closed-form evaluation at n = {}, m = {}",
+                shape.n, shape.m
+            ),
+            "fewer features, or --method mc",
+        )?;
+        Ok(cost)
     }
 
     fn as_gradient(&mut self) -> Option<&mut dyn RouteGradient> {

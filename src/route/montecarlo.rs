@@ -59,10 +59,17 @@ impl Route for MonteCarlo {
                 crate::progress::duration_text(seconds)
             )));
         }
-        Ok(Cost {
+        let cost = Cost {
             seconds,
             bytes: (CHUNK * (shape.n + 1) * 8 + shape.num_params() * 16) as f64,
-        })
+        };
+        crate::limits::check_memory(cost.bytes, "Monte Carlo")?;
+        crate::limits::check_seconds(
+            seconds,
+            &format!("{} Monte Carlo samples", self.samples),
+            "fewer --samples",
+        )?;
+        Ok(cost)
     }
 
     fn as_gradient(&mut self) -> Option<&mut dyn RouteGradient> {

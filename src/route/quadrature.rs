@@ -74,10 +74,12 @@ impl Route for Quadrature {
             .iter()
             .map(|(_, set, _)| EVALUATIONS_PER_DIMENSION.powi(set.len() as i32))
             .sum();
-        Ok(Cost {
+        let cost = Cost {
             seconds: shape.n as f64 * evaluations * SECONDS_PER_EVALUATION,
             bytes: (shape.n * shape.n * 8 * 4) as f64,
-        })
+        };
+        crate::limits::check_memory(cost.bytes, "quadrature")?;
+        Ok(cost)
     }
 
     fn as_gradient(&mut self) -> Option<&mut dyn RouteGradient> {

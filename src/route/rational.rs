@@ -18,7 +18,7 @@ use num_bigint::{BigInt, Sign};
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use crate::data::ActiveSetFamily;
+use crate::data::{ActiveSetFamily, Data};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Model};
 use crate::objective::{Objective, Reduction};
@@ -281,21 +281,77 @@ struct CutSums {
 /// One active set with its exact (dyadic) probability.
 type WeightedSet = (Vec<usize>, Dyadic);
 
-/// The active sets with positive probability, with exact probabilities (each factor p or
-/// 1 − p is an exact dyadic, and so is their product).
-fn exact_sets(family: &ActiveSetFamily) -> Vec<WeightedSet> {
-    family
-        .expand(Dyadic::one, |acc, p, active| {
-            let p = Dyadic::from_f64(p);
-            acc.mul(&if active {
-                p
-            } else {
-                Dyadic::one().add(&p.neg())
-            })
-        })
-        .into_iter()
-        .map(|(_, set, prob)| (set, prob.normalized()))
-        .collect()
+/// The data's probabilities as exact rationals: a density given as a sparsity `s` is exactly
+/// `1 − s` (not the f64 nearest it), and default one-hot data have probability exactly `1/n`.
+enum ExactProbabilities {
+    /// Independent coordinates: (feature, P(active), P(inactive)), each an exact dyadic.
+    Product(Vec<(usize, Dyadic, Dyadic)>),
+    /// Listed sets: (set, probability as a dyadic) and a common factor all probabilities
+    /// are multiplied by (`1/n` for uniform one-hot data, whose dyadic parts are 1).
+    List(Vec<(Vec<usize>, Dyadic)>, BigRational),
+}
+
+fn exact_probabilities(data: &Data) -> ExactProbabilities {
+    match data.active_sets() {
+        ActiveSetFamily::Product { coords, density } => {
+            let sparsity = data.sparsity_given();
+            ExactProbabilities::Product(
+                coords
+                    .iter()
+                    .zip(&density)
+                    .map(|(&j, &p)| match sparsity {
+                        Some(s) => {
+                            let s = Dyadic::from_f64(s[j]);
+                            (j, Dyadic::one().add(&s.neg()).normalized(), s)
+                        }
+                        None => {
+                            let p = Dyadic::from_f64(p);
+                            (j, p.clone(), Dyadic::one().add(&p.neg()).normalized())
+                        }
+                    })
+                    .collect(),
+            )
+        }
+        ActiveSetFamily::List(sets) if data.is_uniform_one_hot() => ExactProbabilities::List(
+            sets.into_iter().map(|(s, _)| (s, Dyadic::one())).collect(),
+            BigRational::new(BigInt::one(), BigInt::from(data.n())),
+        ),
+        ActiveSetFamily::List(sets) => ExactProbabilities::List(
+            sets.into_iter()
+                .map(|(s, p)| (s, Dyadic::from_f64(p)))
+                .collect(),
+            BigRational::one(),
+        ),
+    }
+}
+
+/// The active sets with positive probability, with exact probabilities (each factor is an
+/// exact dyadic, and so is their product), and the common rational factor of them all.
+fn exact_sets(probs: &ExactProbabilities) -> (Vec<WeightedSet>, BigRational) {
+    match probs {
+        ExactProbabilities::Product(coords) => {
+            let k = coords.len();
+            let sets = (0..1usize << k)
+                .filter(|mask| (0..k).all(|t| mask >> t & 1 == 1 || !coords[t].2.m.is_zero()))
+                .map(|mask| {
+                    let set = (0..k)
+                        .filter(|t| mask >> t & 1 == 1)
+                        .map(|t| coords[t].0)
+                        .collect();
+                    let prob = (0..k).fold(Dyadic::one(), |acc, t| {
+                        acc.mul(if mask >> t & 1 == 1 {
+                            &coords[t].1
+                        } else {
+                            &coords[t].2
+                        })
+                    });
+                    (set, prob.normalized())
+                })
+                .collect();
+            (sets, BigRational::one())
+        }
+        ExactProbabilities::List(sets, common) => (sets.clone(), common.clone()),
+    }
 }
 
 /// Seconds per big-integer vertex term (measured, see [`MAX_TERMS`]).
@@ -358,10 +414,12 @@ impl Route for ExactRational {
             )));
         }
         let gram = (shape.n * shape.n * shape.m) as f64;
-        Ok(Cost {
+        let cost = Cost {
             seconds: (terms + gram) * SECONDS_PER_TERM,
             bytes: (terms.min(1e6) + gram) * 64.0,
-        })
+        };
+        crate::limits::check_memory(cost.bytes, "the exact rational loss")?;
+        Ok(cost)
     }
 
     fn evaluate(&mut self, model: &Model) -> Result<Evaluation> {
@@ -386,7 +444,7 @@ pub fn exact_loss(model: &Model, obj: &Objective) -> Result<ExactLoss> {
     ExactRational::new(obj.clone())?.cost(model.shape())?;
     let act = obj.activation();
     let n = model.n();
-    let family = obj.data().active_sets();
+    let probs = exact_probabilities(obj.data());
 
     let gram = exact_gram(model);
     let bias: Vec<Dyadic> = model.b().iter().map(|&x| Dyadic::from_f64(x)).collect();
@@ -407,7 +465,7 @@ pub fn exact_loss(model: &Model, obj: &Objective) -> Result<ExactLoss> {
                 if weights[i].is_zero() {
                     return BigRational::zero();
                 }
-                &weights[i] * linear_output(&family, i, &gram[i], &bias[i])
+                &weights[i] * linear_output(&probs, i, &gram[i], &bias[i])
             })
             .collect(),
         Activation::Relu | Activation::LeakyRelu { .. } => {
@@ -415,13 +473,13 @@ pub fn exact_loss(model: &Model, obj: &Objective) -> Result<ExactLoss> {
                 Activation::LeakyRelu { alpha } => Dyadic::from_f64(alpha),
                 _ => Dyadic::zero(),
             };
-            let sets = exact_sets(&family);
+            let (sets, common) = exact_sets(&probs);
             (0..n)
                 .map(|i| {
                     if weights[i].is_zero() {
                         return BigRational::zero();
                     }
-                    &weights[i] * relu_output(&sets, i, &gram[i], &bias[i], &alpha)
+                    &weights[i] * &common * relu_output(&sets, i, &gram[i], &bias[i], &alpha)
                 })
                 .collect()
         }
@@ -545,7 +603,7 @@ fn relu_output(
 /// With `d_j = δ_ij − M_ij`, `r = −b + Σ_j d_j x_j`, and independent active coordinates with
 /// `μ_j = E x_j`, `ν_j = E x_j²` (independent data: `p_j/2`, `p_j/3`; a listed set: `1/2`,
 /// `1/3`): `E r² = b² − 2b Σ d_j μ_j + Σ d_j² ν_j + (Σ d_j μ_j)² − Σ d_j² μ_j²`.
-fn linear_output(family: &ActiveSetFamily, i: usize, row: &[Dyadic], bi: &Dyadic) -> BigRational {
+fn linear_output(probs: &ExactProbabilities, i: usize, row: &[Dyadic], bi: &Dyadic) -> BigRational {
     let b = bi.to_rational();
     let d = |j: usize| {
         let mij = row[j].to_rational();
@@ -572,23 +630,25 @@ fn linear_output(family: &ActiveSetFamily, i: usize, row: &[Dyadic], bi: &Dyadic
         }
         &b * &b - BigRational::from_integer(two) * &b * &lin + quad + &lin * &lin - diag
     };
-    match family {
-        ActiveSetFamily::Product { coords, density } => {
+    match probs {
+        ExactProbabilities::Product(coords) => {
             let items: Vec<(usize, BigRational)> = coords
                 .iter()
-                .zip(density)
-                .map(|(&j, &p)| (j, rat(p)))
+                .map(|(j, p, _)| (*j, p.to_rational()))
                 .collect();
             group(&items)
         }
-        ActiveSetFamily::List(sets) => sets
-            .iter()
-            .map(|(s, p)| {
-                let items: Vec<(usize, BigRational)> =
-                    s.iter().map(|&j| (j, BigRational::one())).collect();
-                rat(*p) * group(&items)
-            })
-            .fold(BigRational::zero(), |a, x| a + x),
+        ExactProbabilities::List(sets, common) => {
+            common
+                * sets
+                    .iter()
+                    .map(|(s, p)| {
+                        let items: Vec<(usize, BigRational)> =
+                            s.iter().map(|&j| (j, BigRational::one())).collect();
+                        p.to_rational() * group(&items)
+                    })
+                    .fold(BigRational::zero(), |a, x| a + x)
+        }
     }
 }
 

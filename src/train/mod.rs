@@ -119,7 +119,13 @@ pub fn train(
     out
 }
 
-/// The objective and the config must agree on n.
+/// Checks, before anything is allocated, that `train(obj, cfg, …)` would be accepted: the
+/// objective and the config agree on n, and the run fits the memory and work limits.
+pub fn check(obj: &Objective, cfg: &TrainConfig) -> Result<()> {
+    check_shape(obj, cfg)
+}
+
+/// The objective and the config must agree on n, and the run must fit the limits.
 fn check_shape(obj: &Objective, cfg: &TrainConfig) -> Result<()> {
     if obj.n() != cfg.n {
         return Err(Error::invalid(format!(
@@ -131,6 +137,19 @@ fn check_shape(obj: &Objective, cfg: &TrainConfig) -> Result<()> {
     // Multiply-adds of the whole run (forward and backward ≈ 4·n·m per row and step).
     let work =
         cfg.instances as f64 * cfg.steps as f64 * cfg.batch as f64 * 4.0 * (cfg.n * cfg.m) as f64;
+    // Memory: per instance the parameters, gradient and two moment buffers (kept until the
+    // end), and per running worker one batch.
+    let workers = cfg.instances.min(rayon::current_num_threads().max(1)) as f64;
+    let bytes = 8.0
+        * (cfg.instances as f64 * 4.0 * cfg.num_params() as f64
+            + workers * (cfg.batch * cfg.n) as f64);
+    crate::limits::check_memory(
+        bytes,
+        &format!(
+            "training {} instance(s) at n = {}, m = {} with batch {}",
+            cfg.instances, cfg.n, cfg.m, cfg.batch
+        ),
+    )?;
     if work > MAX_TRAINING_WORK {
         return Err(Error::TooLarge(format!(
             "{} instance(s) × {} steps × batch {} at n = {}, m = {} is {work:.1e} multiply-adds              (about {:.0} hours here); the limit is {MAX_TRAINING_WORK:.0e}",
