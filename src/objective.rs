@@ -120,16 +120,13 @@ impl Objective {
         self.check_representable(model)
     }
 
-    /// The loss's natural scale: the loss of the zero model, `Σ_i w_i E[x_i²] = Σ_i w_i p_i / 3`
-    /// (1 when that is 0). Gradients and curvatures scale with it when the importances are
-    /// scaled, so the minimiser's tolerances are taken relative to it.
+    /// The loss's scale: the largest weight `max_i w_i` (`I_i`, divided by n for `mean`; 1 when
+    /// every weight is 0). The loss, its gradient and its curvature scale with it when the
+    /// importances are scaled uniformly, so the minimiser's tolerances are taken relative to
+    /// it; with the largest importance 1 and `sum` (the usual settings) it is 1, and the
+    /// minimiser behaves exactly as with absolute tolerances.
     pub fn scale(&self) -> f64 {
-        let s: f64 = self
-            .weights()
-            .iter()
-            .zip(self.data.marginal_density())
-            .map(|(w, p)| w * p / 3.0)
-            .sum();
+        let s = self.weights().iter().fold(0.0f64, |a, &w| a.max(w));
         if s > 0.0 && s.is_finite() {
             s
         } else {

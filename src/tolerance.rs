@@ -28,7 +28,7 @@ pub fn loss_close(approx: f64, exact: f64, total_importance: f64) -> bool {
 /// within this (relative to the largest entry of M, at least 1)...
 pub const SAME_POINT: f64 = 1e-6;
 
-/// ...and their losses within this, relative to the larger of the loss and its natural scale
+/// ...and their losses within this, relative to the larger of the loss and its scale
 /// ([`crate::objective::Objective::scale`]).
 pub const SAME_LOSS_REL: f64 = 1e-9;
 
@@ -46,10 +46,10 @@ pub const NOT_CONVERGED_REL: f64 = 1e-3;
 /// optimum.
 pub const SAME_OPTIMUM_REL: f64 = 1e-9;
 
-/// Verdicts: relative gaps are measured against max(loss, this × the loss's natural scale).
+/// Verdicts: relative gaps are measured against max(loss, this × the loss's scale).
 pub const VERDICT_LOSS_FLOOR: f64 = 1e-12;
 
-/// A gradient norm this small, relative to the loss's natural scale
+/// A gradient norm this small, relative to the loss's scale
 /// ([`crate::objective::Objective::scale`]), counts as a critical point.
 pub const CRITICAL_GRAD: f64 = 1e-8;
 
@@ -104,7 +104,7 @@ pub const COMPLEMENT_MIN_NORM: f64 = 1e-8;
 pub const POLISH_RISE_REL: f64 = 1e-15;
 
 /// The census lists a point only when exact minimisation polished its gradient to this,
-/// relative to the loss's natural scale (the Newton polish reaches ~1e-16 on isolated critical
+/// relative to the loss's scale (the Newton polish reaches ~1e-16 on isolated critical
 /// points; a start that ends above it, e.g. creeping along a degenerate family of saddles, is
 /// counted as unconverged rather than listed as a new point).
 pub const CENSUS_GRAD: f64 = 1e-12;

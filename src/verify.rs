@@ -148,7 +148,7 @@ fn verify_one<R: RouteHessian + Clone>(
 }
 
 /// Relative difference `(a − b) / max(|b|, floor · scale)` where tiny losses would make ratios
-/// noise (the floor is relative to the loss's natural scale).
+/// noise (the floor is relative to the loss's scale).
 fn rel(a: f64, b: f64, scale: f64) -> f64 {
     (a - b) / b.abs().max(tolerance::VERDICT_LOSS_FLOOR * scale)
 }

@@ -162,7 +162,7 @@ pub struct LocalMinimum {
     pub spectrum: Spectrum,
     /// L-BFGS and trust-region iterations used.
     pub iterations: (u64, u64),
-    /// The loss's natural scale ([`Objective::scale`]); tolerances on `loss`, `grad_norm` and
+    /// The loss's scale ([`Objective::scale`]); tolerances on `loss`, `grad_norm` and
     /// the eigenvalues are relative to it.
     pub scale: f64,
 }

@@ -5,8 +5,8 @@
 //! generic over the route: argmin's `CostFunction` and `Gradient` need [`RouteGradient`], its
 //! `Hessian` (and the classification of critical points) [`RouteHessian`].
 //!
-//! The problem is the loss divided by its natural scale ([`Objective::scale`], the zero model's
-//! loss), so every tolerance of the solvers is relative to the loss's scale: a uniform factor
+//! The problem is the loss divided by its scale ([`Objective::scale`], the largest importance
+//! weight), so every tolerance of the solvers is relative to the loss's scale: a uniform factor
 //! on the importances only rescales the loss and gives the same critical points.
 //!
 //! [`Objective::scale`]: crate::objective::Objective::scale
@@ -107,7 +107,7 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
         self.shape
     }
 
-    /// The loss's natural scale, which losses, gradients and Hessians here are divided by.
+    /// The loss's scale, which losses, gradients and Hessians here are divided by.
     pub fn scale(&self) -> f64 {
         self.scale
     }
