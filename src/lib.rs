@@ -24,6 +24,8 @@ pub mod io;
 pub mod loss;
 pub mod model;
 pub mod optimize;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod tolerance;
 pub mod train;
 pub mod verify;
