@@ -12,12 +12,13 @@ FIXTURES = ROOT / "tests" / "fixtures" / "weights"
 
 
 def _binary() -> str:
-    """The tms-exact binary: $TMS_EXACT_BIN, else built by cargo (a no-op when up to date)."""
+    """The tms-exact binary: $TMS_EXACT_BIN, else built by cargo with the profile `cargo test`
+    uses, so after `cargo test` (as in .ci/run) this is a no-op."""
     env = os.environ.get("TMS_EXACT_BIN")
     if env:
         return env
     out = subprocess.run(
-        ["cargo", "build", "--quiet", "--bin", "tms-exact", "--message-format=json"],
+        ["cargo", "build", "--quiet", "--profile", "test", "--bin", "tms-exact", "--message-format=json"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
     for line in out.splitlines():
