@@ -830,6 +830,13 @@ impl<'a> Machine<'a> {
                 if a.len() < 3 {
                     return Err(format!("data.pkl: {name} with {} arguments", a.len()));
                 }
+                // One level only: a list can contain itself, so nesting could recurse forever.
+                if self
+                    .global_name(a[0])
+                    .starts_with("torch._tensor._rebuild_from_type")
+                {
+                    return Err(format!("data.pkl: nested {name}"));
+                }
                 return self.reduce(a[0], a[2]);
             }
             "collections.OrderedDict" | "builtins.dict" | "__builtin__.dict" => {
@@ -1045,6 +1052,56 @@ mod tests {
             }
         }
         assert!(Machine::new(&code[..code.len() - 1]).run().is_err());
+    }
+
+    /// The data.pkl torch 2.15 wrote for a pickled nn.Module (the committed fixture).
+    fn module_pickle() -> Vec<u8> {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/torch_module_3d.pt");
+        let bytes = std::fs::read(path).unwrap();
+        open_archive(&bytes).unwrap().1
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 400,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(11),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Random edits of a real module pickle (the zip CRC would reject them before the
+        /// interpreter sees them, so it is fuzzed directly): Ok or Err, never a panic, and
+        /// never more values than opcodes.
+        #[test]
+        fn edited_pickles_never_panic(
+            edits in proptest::collection::vec((0usize..1100, proptest::num::u8::ANY), 1..6),
+            cut in 0usize..1200,
+        ) {
+            let mut code = module_pickle();
+            for (pos, byte) in edits {
+                let i = pos % code.len();
+                code[i] = byte;
+            }
+            code.truncate(cut.max(1));
+            let mut m = Machine::new(&code);
+            if let Ok(root) = m.run() {
+                let mut out = Vec::new();
+                m.collect(root, "", 0, &mut HashSet::new(), &mut out);
+            }
+            proptest::prop_assert!(m.arena.len() <= code.len());
+        }
+    }
+
+    #[test]
+    fn the_real_module_pickle_names_its_parameters() {
+        let code = module_pickle();
+        let mut m = Machine::new(&code);
+        let root = m.run().unwrap();
+        let mut out = Vec::new();
+        m.collect(root, "", 0, &mut HashSet::new(), &mut out);
+        let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["W", "b_final", "feature_probability", "importance"]);
     }
 
     #[test]
