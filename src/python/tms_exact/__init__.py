@@ -135,8 +135,10 @@ def _resolve_layout(shape: tuple, b_len: Optional[int], layout: Optional[str]) -
 def _per_instance(x: Any, name: str, k: int, n: int) -> np.ndarray:
     """A scalar or array broadcast to [instances, features]."""
     a = _data_array(x, name)
+    out = np.empty((k, n))
     try:
-        return np.ascontiguousarray(np.broadcast_to(a, (k, n)))
+        out[...] = a  # broadcasting assignment: much cheaper than np.broadcast_to for small arrays
+        return out
     except ValueError:
         raise _invalid(
             f"{name} has shape {list(a.shape)}, which does not broadcast to [instances, features] = "
@@ -172,7 +174,9 @@ class _Prepared:
         self.k, self.n, self.m = fh.shape
         self.shape = w.shape
         self.w = np.ascontiguousarray(fh)
-        self.b = np.zeros((k, self.n)) if bb is None else np.ascontiguousarray(np.broadcast_to(bb, (k, self.n)))
+        self.b = np.zeros((k, self.n))
+        if bb is not None:
+            self.b[...] = bb
         self.w_out = None
         if W_out is not None:
             wo = _float_array(W_out, "W_out")
