@@ -18,8 +18,12 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import torch
-from torch.autograd.function import once_differentiable
+
+try:
+    import torch
+    from torch.autograd.function import once_differentiable
+except ImportError as e:  # the package itself needs only numpy
+    raise ImportError(f"tms_exact.torch needs PyTorch ({e}); install it with: pip install torch") from e
 
 from . import _Prepared, _data_array, _evaluate
 
