@@ -90,8 +90,8 @@ const B_DEFAULTS: &[&str] = &["b_final", "b", "bias"];
 
 /// Reads every instance stored in `path` (one for a 2-D `W`, `k` for a 3-D `[k, ·, ·]` stack).
 ///
-/// The format follows the extension (`.npy`, `.npz`, `.safetensors`, `.pt`/`.pth`); `layout` defaults to
-/// [`Layout::FeaturesHidden`].
+/// The format follows the extension (`.npy`, `.npz`, `.safetensors`, `.pt`/`.pth`); `layout`
+/// defaults to [`Layout::FeaturesHidden`].
 pub fn read_weights(
     path: &Path,
     layout: Option<Layout>,
