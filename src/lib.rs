@@ -55,6 +55,8 @@ pub mod objective;
 pub mod optimize;
 pub mod presets;
 pub mod progress;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod route;
 pub mod settings;
 pub mod shape;

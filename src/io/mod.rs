@@ -1,10 +1,11 @@
-//! Reading and writing files: model files (JSON), trained weights (.npy/.npz/.safetensors).
+//! Reading and writing files: model files (JSON), trained weights (.npy/.npz/.safetensors/.pt).
 //!
 //! Every write goes through [`write_atomic`], so an interrupted or failed run never leaves a
 //! half-written file where a result is expected.
 
 pub mod model_file;
 pub mod strict_json;
+pub mod torch;
 pub mod weights;
 
 use std::fs;

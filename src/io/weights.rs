@@ -1,4 +1,5 @@
-//! Reading trained weights saved from PyTorch / JAX / numpy: `.npy`, `.npz`, `.safetensors`.
+//! Reading trained weights saved from PyTorch / JAX / numpy: `.npy`, `.npz`, `.safetensors`,
+//! and `torch.save` files (`.pt` / `.pth`, read by [`super::torch`]).
 //!
 //! Peers save `W` in one of two layouts (`shared/reference/model.md`): the Anthropic notebook's
 //! `W[instance, feature, hidden]` (ours is `W[k]ᵀ`) and ARENA's `W[instance, hidden, feature]`
@@ -89,8 +90,8 @@ const B_DEFAULTS: &[&str] = &["b_final", "b", "bias"];
 
 /// Reads every instance stored in `path` (one for a 2-D `W`, `k` for a 3-D `[k, ·, ·]` stack).
 ///
-/// The format follows the extension (`.npy`, `.npz`, `.safetensors`); `layout` defaults to
-/// [`Layout::FeaturesHidden`].
+/// The format follows the extension (`.npy`, `.npz`, `.safetensors`, `.pt`/`.pth`); `layout`
+/// defaults to [`Layout::FeaturesHidden`].
 pub fn read_weights(
     path: &Path,
     layout: Option<Layout>,
@@ -105,6 +106,7 @@ pub fn read_weights(
         "npy" => Kind::Npy,
         "npz" => Kind::Npz,
         "safetensors" => Kind::Safetensors,
+        "pt" | "pth" => Kind::Torch,
         _ => {
             let shown = if ext.is_empty() {
                 "no extension".to_string()
@@ -114,9 +116,8 @@ pub fn read_weights(
             return Err(Error::format(
                 path,
                 format!(
-                    "unknown weights format ({shown}); expected .npy, .npz or .safetensors \
-                     (PyTorch .pt/.pth pickles are not read: save with numpy.save, numpy.savez \
-                     or safetensors)"
+                    "unknown weights format ({shown}); expected .npy, .npz, .safetensors or a \
+                     torch.save file (.pt / .pth)"
                 ),
             ));
         }
@@ -148,6 +149,7 @@ pub fn read_weights(
         Kind::Safetensors => {
             read_safetensors(&bytes, names).map_err(|msg| Error::format(path, msg))?
         }
+        Kind::Torch => read_torch(bytes, names).map_err(|msg| Error::format(path, msg))?,
     };
     assemble(w, b, layout).map_err(|msg| Error::format(path, msg))
 }
@@ -157,6 +159,7 @@ enum Kind {
     Npy,
     Npz,
     Safetensors,
+    Torch,
 }
 
 /// A dense array in C (row-major) order.
@@ -449,8 +452,27 @@ fn read_safetensors(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Nam
     Ok((w, b))
 }
 
+/// Same names and checks as `.npz`; tensor names are `state_dict()`'s (see [`super::torch`]).
+fn read_torch(bytes: Vec<u8>, names: &WeightNames) -> Msg<(Named, Option<Named>)> {
+    let file = super::torch::TorchFile::from_bytes(bytes)?;
+    let available = file.names();
+    let w_name = pick_name(&available, names.w.as_deref(), W_DEFAULTS, "weight", true)?
+        .ok_or("no weight array")?;
+    let b_name = pick_name(&available, names.b.as_deref(), B_DEFAULTS, "bias", false)?;
+    let read = |name: &str| -> Msg<Named> {
+        let (shape, data) = file.tensor(name)?;
+        Ok(Named {
+            name: name.to_string(),
+            array: Array { shape, data },
+        })
+    };
+    let w = read(&w_name)?;
+    let b = b_name.as_deref().map(read).transpose()?;
+    Ok((w, b))
+}
+
 /// IEEE half precision to f64 (exact).
-fn f16_to_f64(bits: u16) -> f64 {
+pub(crate) fn f16_to_f64(bits: u16) -> f64 {
     let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = ((bits >> 10) & 0x1f) as i32;
     let mant = (bits & 0x3ff) as f64;
@@ -464,7 +486,7 @@ fn f16_to_f64(bits: u16) -> f64 {
 }
 
 /// bfloat16 (the top half of an f32) to f64 (exact).
-fn bf16_to_f64(bits: u16) -> f64 {
+pub(crate) fn bf16_to_f64(bits: u16) -> f64 {
     f64::from(f32::from_bits(u32::from(bits) << 16))
 }
 
