@@ -24,6 +24,7 @@ pub mod io;
 pub mod loss;
 pub mod model;
 pub mod optimize;
+pub mod plot;
 pub mod tolerance;
 pub mod train;
 pub mod verify;

@@ -84,6 +84,77 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to replace anything but a regular file (a directory, a symlink, a device or a FIFO
+/// at `path` is an error); a missing `path` is fine if its directory exists.
+pub fn check_replaceable(path: &Path) -> Result<()> {
+    check_output_path(path)?;
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => Err(Error::invalid(format!(
+            "{} exists and is not a regular file; refusing to replace it",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Writes several files as one: every temporary is written and flushed first, then all are
+/// renamed. If any temporary cannot be written, none of the targets is touched and the
+/// temporaries are removed. (A failure between renames — after every byte is on disk — can
+/// still leave the earlier targets replaced.)
+pub fn write_all_atomic(files: &[(&Path, &[u8])]) -> Result<()> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    for (path, _) in files {
+        check_replaceable(path)?;
+    }
+    let mut temps: Vec<PathBuf> = Vec::new();
+    let cleanup = |temps: &[PathBuf]| {
+        for t in temps {
+            let _ = fs::remove_file(t);
+        }
+    };
+    for (path, bytes) in files {
+        let io_err = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(path.file_name().unwrap_or_default());
+        tmp_name.push(format!(
+            ".tmp.{}.g{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp = dir.join(tmp_name);
+        let written = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            temps.push(tmp.clone());
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        if let Err(e) = written {
+            cleanup(&temps);
+            return Err(io_err(e));
+        }
+    }
+    for (k, ((path, _), tmp)) in files.iter().zip(&temps).enumerate() {
+        if let Err(e) = fs::rename(tmp, path) {
+            cleanup(&temps[k..]);
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads a whole UTF-8 text file; errors name the path.
 pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|source| Error::Io {
@@ -105,6 +176,27 @@ mod tests {
         assert_eq!(read_text(&p).unwrap(), "two");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn group_write_refuses_non_regular_targets_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.png");
+        let sub = dir.path().join("b.svg");
+        fs::create_dir(&sub).unwrap();
+        assert!(write_all_atomic(&[(&a, b"png"), (&sub, b"svg")]).is_err());
+        assert!(!a.exists());
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("l.csv");
+            std::os::unix::fs::symlink(&a, &link).unwrap();
+            assert!(check_replaceable(&link).is_err());
+        }
+        let c = dir.path().join("c.csv");
+        write_all_atomic(&[(&a, b"1"), (&c, b"2")]).unwrap();
+        assert_eq!(read_text(&c).unwrap(), "2");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 4, "a, b.svg, l.csv, c: no temporaries");
     }
 
     #[test]
