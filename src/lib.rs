@@ -25,6 +25,7 @@ pub mod loss;
 pub mod model;
 pub mod optimize;
 pub mod plot;
+pub mod surface;
 pub mod tolerance;
 pub mod train;
 pub mod verify;

@@ -21,10 +21,12 @@ use crate::model::{Activation, Model};
 use crate::tolerance;
 
 mod minimize;
+mod surface;
 mod train;
 mod verify;
 
 pub use minimize::{MinimizeArgs, SearchArgs, ShapeArgs};
+pub use surface::SurfaceArgs;
 pub use train::TrainArgs;
 pub use verify::VerifyArgs;
 
@@ -49,6 +51,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Check trained models (JSON, .npy, .npz, .safetensors): are they at the optimum?
     Verify(VerifyArgs),
+    /// The exact loss over a 2-D grid (n = 2, m = 1 weights, or a plane through a model file)
+    /// as PNG + SVG + CSV, with critical points marked.
+    Surface(SurfaceArgs),
 }
 
 /// Data and objective flags shared by every subcommand. A flag overrides the model file's
@@ -212,6 +217,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Minimize(args) => minimize::run(&args, out),
         Command::Train(args) => train::run(&args, out),
         Command::Verify(args) => verify::run(&args, out),
+        Command::Surface(args) => surface::run(&args, out),
     }
 }
 
