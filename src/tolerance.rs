@@ -50,3 +50,11 @@ pub const VERDICT_LOSS_FLOOR: f64 = 1e-12;
 
 /// A gradient norm this small counts as a critical point.
 pub const CRITICAL_GRAD: f64 = 1e-8;
+
+// ---- geometry shapes and figures (branch `plot`) ----
+
+/// Shape recognition: two feature directions count as orthogonal when |cos| is at most this,
+/// and a group matches a polygon or polytope when every cosine of its Gram matrix is within
+/// this of the template's (≈ 3° at right angles; exact optima with unequal importances are
+/// slightly irregular, so an exact-only test would name nothing).
+pub const SHAPE_COS: f64 = 0.05;

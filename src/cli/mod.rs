@@ -20,11 +20,13 @@ use crate::loss::{self, Gradient, Objective, Reduction};
 use crate::model::{Activation, Model};
 use crate::tolerance;
 
+mod geometry;
 mod minimize;
 mod surface;
 mod train;
 mod verify;
 
+pub use geometry::GeometryArgs;
 pub use minimize::{MinimizeArgs, SearchArgs, ShapeArgs};
 pub use surface::SurfaceArgs;
 pub use train::TrainArgs;
@@ -54,6 +56,9 @@ pub enum Command {
     /// The exact loss over a 2-D grid (n = 2, m = 1 weights, or a plane through a model file)
     /// as PNG + SVG + CSV, with critical points marked.
     Surface(SurfaceArgs),
+    /// Per-feature geometry of a model (norms, superposition, dimensionality), its shape
+    /// (regular polygons, common polytopes) and a picture of the feature directions.
+    Geometry(GeometryArgs),
 }
 
 /// Data and objective flags shared by every subcommand. A flag overrides the model file's
@@ -218,6 +223,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Train(args) => train::run(&args, out),
         Command::Verify(args) => verify::run(&args, out),
         Command::Surface(args) => surface::run(&args, out),
+        Command::Geometry(args) => geometry::run(&args, out),
     }
 }
 

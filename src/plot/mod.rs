@@ -188,8 +188,13 @@ pub struct Figure {
     pub panel_size: (u32, u32),
 }
 
-/// Pixel height of the figure title band.
-const TITLE_BAND: u32 = 44;
+/// Pixel height of one line of the figure title, and the band's padding.
+const TITLE_LINE: u32 = 26;
+const TITLE_PAD: u32 = 18;
+
+/// Average advance of a 20-pixel DejaVu Sans character (for wrapping titles the same way on
+/// both backends).
+const TITLE_CHAR: u32 = 11;
 
 impl Figure {
     /// A figure with the default panel size (620 × 540 pixels).
@@ -204,8 +209,55 @@ impl Figure {
     /// Total size in pixels.
     pub fn size(&self) -> (u32, u32) {
         let (w, h) = self.panel_size;
-        let band = if self.title.is_empty() { 0 } else { TITLE_BAND };
-        (w * self.panels.len().max(1) as u32, h + band)
+        (w * self.panels.len().max(1) as u32, h + self.title_band())
+    }
+
+    fn title_band(&self) -> u32 {
+        match self.title_lines().len() {
+            0 => 0,
+            k => TITLE_PAD + TITLE_LINE * k as u32,
+        }
+    }
+
+    /// The title broken at " · " separators (then at spaces) into lines that fit the width.
+    pub fn title_lines(&self) -> Vec<String> {
+        if self.title.is_empty() {
+            return Vec::new();
+        }
+        let width = self.panel_size.0 * self.panels.len().max(1) as u32;
+        let max = ((width.saturating_sub(40)) / TITLE_CHAR).max(10) as usize;
+        let mut lines: Vec<String> = Vec::new();
+        let mut cur = String::new();
+        for part in self.title.split(" · ") {
+            let joined = if cur.is_empty() {
+                part.to_string()
+            } else {
+                format!("{cur} · {part}")
+            };
+            if joined.chars().count() <= max || cur.is_empty() {
+                cur = joined;
+            } else {
+                lines.push(std::mem::take(&mut cur));
+                cur = part.to_string();
+            }
+        }
+        lines.push(cur);
+        // A single part longer than a line: break it at spaces.
+        let mut out = Vec::new();
+        for l in lines {
+            let mut cur = String::new();
+            for word in l.split(' ') {
+                if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > max {
+                    out.push(std::mem::take(&mut cur));
+                }
+                if !cur.is_empty() {
+                    cur.push(' ');
+                }
+                cur.push_str(word);
+            }
+            out.push(cur);
+        }
+        out
     }
 
     /// Refuses descriptions that cannot be drawn, with a message naming the problem.
@@ -379,22 +431,23 @@ pub fn render(fig: &Figure, prefix: &Path) -> Result<(PathBuf, PathBuf)> {
 
 fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<()> {
     root.fill(&WHITE).map_err(drawing_error)?;
-    let body = if fig.title.is_empty() {
+    let lines = fig.title_lines();
+    let body = if lines.is_empty() {
         root.clone()
     } else {
-        let (top, rest) = root.split_vertically(TITLE_BAND);
+        let (top, rest) = root.split_vertically(fig.title_band());
         let (w, _) = top.dim_in_pixel();
-        let style = TextStyle::from(("sans-serif", 20).into_font())
-            .pos(plotters::style::text_anchor::Pos::new(
+        let style = TextStyle::from(("sans-serif", 20).into_font()).pos(
+            plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Center,
                 plotters::style::text_anchor::VPos::Center,
-            ));
-        top.draw(&Text::new(
-            fig.title.clone(),
-            ((w / 2) as i32, (TITLE_BAND / 2) as i32),
-            style,
-        ))
-        .map_err(drawing_error)?;
+            ),
+        );
+        for (k, line) in lines.iter().enumerate() {
+            let y = TITLE_PAD / 2 + TITLE_LINE * k as u32 + TITLE_LINE / 2;
+            top.draw(&Text::new(line.clone(), ((w / 2) as i32, y as i32), style.clone()))
+                .map_err(drawing_error)?;
+        }
         rest
     };
     let areas = body.split_evenly((1, fig.panels.len()));
