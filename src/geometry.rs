@@ -147,7 +147,13 @@ fn congruent(a: &DMatrix<f64>, b: &DMatrix<f64>, tol: f64) -> bool {
     if b.nrows() != k {
         return false;
     }
-    fn extend(a: &DMatrix<f64>, b: &DMatrix<f64>, tol: f64, map: &mut Vec<usize>, used: &mut [bool]) -> bool {
+    fn extend(
+        a: &DMatrix<f64>,
+        b: &DMatrix<f64>,
+        tol: f64,
+        map: &mut Vec<usize>,
+        used: &mut [bool],
+    ) -> bool {
         let i = map.len();
         if i == a.nrows() {
             return true;
@@ -234,12 +240,24 @@ pub fn recognize(w: &DMatrix<f64>, dropped: &[usize]) -> Vec<ShapeGroup> {
         .into_iter()
         .map(|features| {
             let k = features.len();
-            let dirs = DMatrix::from_columns(&features.iter().map(|&i| unit[i].clone()).collect::<Vec<_>>());
+            let dirs = DMatrix::from_columns(
+                &features
+                    .iter()
+                    .map(|&i| unit[i].clone())
+                    .collect::<Vec<_>>(),
+            );
             let sv = dirs.clone().svd(false, false).singular_values;
-            let dims = sv.iter().filter(|&&v| v > tolerance::SHAPE_COS * (k as f64).sqrt()).count();
+            let dims = sv
+                .iter()
+                .filter(|&&v| v > tolerance::SHAPE_COS * (k as f64).sqrt())
+                .count();
             let gram = dirs.transpose() * &dirs;
             let name = name_group(&gram, k, dims);
-            ShapeGroup { features, dims, name }
+            ShapeGroup {
+                features,
+                dims,
+                name,
+            }
         })
         .collect()
 }
@@ -269,7 +287,11 @@ fn name_group(gram: &DMatrix<f64>, k: usize, dims: usize) -> String {
                 continue;
             }
             let t = DMatrix::from_fn(k, k, |i, j| {
-                verts[i].iter().zip(&verts[j]).map(|(a, b)| a * b).sum::<f64>()
+                verts[i]
+                    .iter()
+                    .zip(&verts[j])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
             });
             if congruent(gram, &t, tolerance::SHAPE_COS) {
                 return name.into();
@@ -352,7 +374,10 @@ pub fn projections(w: &DMatrix<f64>) -> Vec<(String, String, Vec<(f64, f64)>)> {
                 .map(|&k| {
                     let v = eig.eigenvectors.column(k).into_owned();
                     // Deterministic sign: the largest entry positive.
-                    let big = v.iter().copied().fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+                    let big = v
+                        .iter()
+                        .copied()
+                        .fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
                     if big < 0.0 {
                         -v
                     } else {
@@ -363,7 +388,13 @@ pub fn projections(w: &DMatrix<f64>) -> Vec<(String, String, Vec<(f64, f64)>)> {
             // Oblique views (mostly along PC3, then mostly along PC2): with a degenerate
             // spectrum (tight frames such as the tetrahedron) straight projections stack
             // arrows on top of each other; a tilted view separates them.
-            let pcs = |j: usize| [pc[0].dot(&w.column(j)), pc[1].dot(&w.column(j)), pc[2].dot(&w.column(j))];
+            let pcs = |j: usize| {
+                [
+                    pc[0].dot(&w.column(j)),
+                    pc[1].dot(&w.column(j)),
+                    pc[2].dot(&w.column(j)),
+                ]
+            };
             let view = |d: [f64; 3], up: [f64; 3]| -> Vec<(f64, f64)> {
                 let nd = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
                 let d = [d[0] / nd, d[1] / nd, d[2] / nd];
@@ -379,7 +410,9 @@ pub fn projections(w: &DMatrix<f64>) -> Vec<(String, String, Vec<(f64, f64)>)> {
                 if dot3(e2, up) < 0.0 {
                     e2 = [-e2[0], -e2[1], -e2[2]];
                 }
-                (0..n).map(|j| (dot3(pcs(j), e1), dot3(pcs(j), e2))).collect()
+                (0..n)
+                    .map(|j| (dot3(pcs(j), e1), dot3(pcs(j), e2)))
+                    .collect()
             };
             vec![
                 (

@@ -95,7 +95,11 @@ impl GridSpec {
 /// Parses `a:b` (both axes) or `a:b,c:d`.
 pub fn parse_range(s: &str) -> Result<((f64, f64), (f64, f64))> {
     let one = |t: &str| -> Result<(f64, f64)> {
-        let bad = || Error::invalid(format!("--range '{s}': expected low:high or low:high,low:high"));
+        let bad = || {
+            Error::invalid(format!(
+                "--range '{s}': expected low:high or low:high,low:high"
+            ))
+        };
         let (a, b) = t.split_once(':').ok_or_else(bad)?;
         let a: f64 = a.trim().parse().map_err(|_| bad())?;
         let b: f64 = b.trim().parse().map_err(|_| bad())?;
@@ -175,7 +179,10 @@ pub fn describe(obj: &Objective) -> String {
         } else {
             format!(
                 "({})",
-                v.iter().map(|&x| plot_number(x)).collect::<Vec<_>>().join(", ")
+                v.iter()
+                    .map(|&x| plot_number(x))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     };
@@ -378,7 +385,13 @@ pub fn profile_biases(eval: &mut Evaluator, model: &Model) -> Result<(DVector<f6
             .map(|i| if side == 0 { lo[i] } else { hi[i] })
             .collect();
         let step: Vec<f64> = (0..n)
-            .map(|i| if side == 0 { end[i] - 1.0 } else { end[i] + 1.0 })
+            .map(|i| {
+                if side == 0 {
+                    end[i] - 1.0
+                } else {
+                    end[i] + 1.0
+                }
+            })
             .collect();
         let (_, g0) = at(&end)?;
         let (_, g1) = at(&step)?;
@@ -390,9 +403,7 @@ pub fn profile_biases(eval: &mut Evaluator, model: &Model) -> Result<(DVector<f6
             })
             .collect();
         if target.iter().any(Option::is_some) {
-            let b: Vec<f64> = (0..n)
-                .map(|i| target[i].unwrap_or(best[i].0))
-                .collect();
+            let b: Vec<f64> = (0..n).map(|i| target[i].unwrap_or(best[i].0)).collect();
             let (v, _) = at(&b)?;
             for i in 0..n {
                 if target[i].is_some() {
@@ -605,7 +616,11 @@ pub enum Directions {
     Hessian,
     /// α towards a second model (α = 1 is the other model) and β along a seeded random
     /// filter-normalised direction orthogonal to it, of the same length.
-    Towards { other: Box<Model>, name: String, seed: u64 },
+    Towards {
+        other: Box<Model>,
+        name: String,
+        seed: u64,
+    },
 }
 
 /// Default plane ranges for the directions.
@@ -619,7 +634,9 @@ pub fn default_plane_range(d: &Directions) -> ((f64, f64), (f64, f64)) {
 /// Filter groups of the parameter vector: each feature's column of W, its row of W_out, and b.
 fn filter_groups(model: &Model) -> Vec<Vec<usize>> {
     let (m, n) = (model.m(), model.n());
-    let mut groups: Vec<Vec<usize>> = (0..n).map(|j| (0..m).map(|h| h + m * j).collect()).collect();
+    let mut groups: Vec<Vec<usize>> = (0..n)
+        .map(|j| (0..m).map(|h| h + m * j).collect())
+        .collect();
     if !model.is_tied() {
         let off = m * n;
         groups.extend((0..n).map(|i| (0..m).map(|h| off + i + n * h).collect()));
@@ -633,7 +650,9 @@ fn random_direction(model: &Model, seed: u64, stream: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     let p = model.to_vec();
-    let mut d: Vec<f64> = (0..p.len()).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
+    let mut d: Vec<f64> = (0..p.len())
+        .map(|_| rng.sample::<f64, _>(StandardNormal))
+        .collect();
     for g in filter_groups(model) {
         let pn = g.iter().map(|&k| p[k] * p[k]).sum::<f64>().sqrt();
         let dn = g.iter().map(|&k| d[k] * d[k]).sum::<f64>().sqrt();
@@ -719,7 +738,10 @@ pub fn plane_directions(obj: &Objective, model: &Model, d: &Directions) -> Resul
             let pick = |k: usize| -> Vec<f64> {
                 let v = eig.eigenvectors.column(order[k]);
                 // Deterministic sign: the largest entry positive.
-                let big = v.iter().copied().fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+                let big = v
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
                 let s = if big < 0.0 { -len } else { len };
                 v.iter().map(|x| x * s / v.norm()).collect()
             };
@@ -727,7 +749,10 @@ pub fn plane_directions(obj: &Objective, model: &Model, d: &Directions) -> Resul
         }
         Directions::Towards { other, name, seed } => {
             let q = other.to_vec();
-            if other.m() != model.m() || other.n() != model.n() || other.is_tied() != model.is_tied() {
+            if other.m() != model.m()
+                || other.n() != model.n()
+                || other.is_tied() != model.is_tied()
+            {
                 return Err(Error::invalid(format!(
                     "--to {name}: shape (m = {}, n = {}{}) differs from the model's (m = {}, n = {}{})",
                     other.m(),
@@ -752,7 +777,9 @@ pub fn plane_directions(obj: &Objective, model: &Model, d: &Directions) -> Resul
                 if norm(&r) == 0.0 {
                     let mut rng = ChaCha8Rng::seed_from_u64(*seed);
                     rng.set_stream(100 + stream);
-                    r = (0..p.len()).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
+                    r = (0..p.len())
+                        .map(|_| rng.sample::<f64, _>(StandardNormal))
+                        .collect();
                 }
                 let c = dot(&r, &d1) / (l1 * l1);
                 let d2: Vec<f64> = r.iter().zip(&d1).map(|(a, b)| a - c * b).collect();
@@ -798,7 +825,10 @@ pub fn plane_surface(
         .map_init(
             || base.clone(),
             |ev, &b| {
-                let row: Vec<f64> = xs.iter().map(|&a| ev.loss_flat(&at(a, b), m, n, tied)).collect();
+                let row: Vec<f64> = xs
+                    .iter()
+                    .map(|&a| ev.loss_flat(&at(a, b), m, n, tied))
+                    .collect();
                 if let Some(bar) = &bar {
                     bar.inc(1);
                 }
@@ -816,7 +846,10 @@ pub fn plane_surface(
     let (x_label, path) = match directions {
         Directions::Towards { name, .. } => {
             named.push((1.0, 0.0, name.clone()));
-            (format!("α (towards {name})"), Some(vec![(0.0, 0.0), (1.0, 0.0)]))
+            (
+                format!("α (towards {name})"),
+                Some(vec![(0.0, 0.0), (1.0, 0.0)]),
+            )
         }
         Directions::Hessian => ("α (lowest Hessian direction)".to_string(), None),
         Directions::Random { .. } => ("α (random direction 1)".to_string(), None),
@@ -969,9 +1002,9 @@ fn grid_minima(
         let inside = a >= grid.x.0 && a <= grid.x.1 && b >= grid.y.0 && b <= grid.y.1;
         let det = hess2[0][0] * hess2[1][1] - hess2[0][1] * hess2[1][0];
         let is_min = hess2[0][0] > 0.0 && det > 0.0;
-        let dup = marks
-            .iter()
-            .any(|mk| (mk.x - a).abs() < 1e-6 * (1.0 + a.abs()) && (mk.y - b).abs() < 1e-6 * (1.0 + b.abs()));
+        let dup = marks.iter().any(|mk| {
+            (mk.x - a).abs() < 1e-6 * (1.0 + a.abs()) && (mk.y - b).abs() < 1e-6 * (1.0 + b.abs())
+        });
         if ok && inside && is_min && !dup {
             marks.push(SurfaceMark {
                 x: a,
@@ -1079,9 +1112,7 @@ pub fn figure(s: &Surface, log_color: bool) -> plot::Figure {
 
 /// A loss for a label: 4 significant digits.
 fn short(v: f64) -> String {
-    format!("{:.3e}", v)
-        .replace("e0", "")
-        .replace("e-", "e−")
+    format!("{:.3e}", v).replace("e0", "").replace("e-", "e−")
 }
 
 /// The JSON sidecar: the setting, the grid and the marked points of every layer.
@@ -1109,7 +1140,10 @@ pub fn to_json(s: &Surface, log_color: bool) -> String {
         "origin": s.origin,
         "directions": s.directions,
     });
-    format!("{}\n", serde_json::to_string_pretty(&v).expect("JSON of plain numbers"))
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&v).expect("JSON of plain numbers")
+    )
 }
 
 /// Output paths of a surface: `PREFIX.csv`, `PREFIX.json`, `PREFIX.png`, `PREFIX.svg`.

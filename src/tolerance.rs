@@ -58,3 +58,7 @@ pub const CRITICAL_GRAD: f64 = 1e-8;
 /// this of the template's (≈ 3° at right angles; exact optima with unequal importances are
 /// slightly irregular, so an exact-only test would name nothing).
 pub const SHAPE_COS: f64 = 0.05;
+
+/// Profiled biases: |∂L/∂b_i| at the exact bias minimum, relative to max(L, 1) (bisection on
+/// the exact derivative ends at rounding level, ~1e-16).
+pub const PROFILE_GRAD: f64 = 1e-9;

@@ -101,7 +101,10 @@ fn text(g: &Geometry, groups: &[geometry::ShapeGroup], importance: &[f64], m: us
         if v.is_empty() {
             "none".to_string()
         } else {
-            v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     s.push_str(&format!("dropped: {}\n", list(&g.dropped)));

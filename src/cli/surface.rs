@@ -203,7 +203,10 @@ fn summary(s: &Surface, args: &SurfaceArgs) -> String {
             .iter()
             .enumerate()
             .filter(|(_, v)| v.is_finite())
-            .fold((0, f64::INFINITY), |a, (k, &v)| if v < a.1 { (k, v) } else { a });
+            .fold(
+                (0, f64::INFINITY),
+                |a, (k, &v)| if v < a.1 { (k, v) } else { a },
+            );
         let nx = s.xs.len();
         t.push_str(&format!(
             "\n{}: lowest grid value {:.10} at ({}, {})\n",

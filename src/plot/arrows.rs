@@ -6,7 +6,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{self, ColorMapping, TITLE_FONT};
 use super::heatmap::BAR_WIDTH;
-use super::{drawing_error, Axis, ArrowPlot, ColorScale};
+use super::{drawing_error, ArrowPlot, Axis, ColorScale};
 use crate::error::Result;
 
 pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) -> Result<()> {
@@ -26,8 +26,16 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
     let (sq_w, sq_h) = (side + 66 + 24, side + 48 + 40 + 20);
     let left = (mw.saturating_sub(sq_w)) / 2;
     let top = h.saturating_sub(sq_h) / 2;
-    let square = main.margin(top, h.saturating_sub(sq_h + top), left, mw.saturating_sub(sq_w + left));
-    let (x, y) = (Axis::linear(a.x_label.clone()), Axis::linear(a.y_label.clone()));
+    let square = main.margin(
+        top,
+        h.saturating_sub(sq_h + top),
+        left,
+        mw.saturating_sub(sq_w + left),
+    );
+    let (x, y) = (
+        Axis::linear(a.x_label.clone()),
+        Axis::linear(a.y_label.clone()),
+    );
     let mut chart = ChartBuilder::on(&square)
         .caption(&a.title, ("sans-serif", TITLE_FONT))
         .margin(10)
@@ -43,8 +51,8 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
             PathElement::new(vec![(0.0, -r), (0.0, r)], faint),
         ])
         .map_err(drawing_error)?;
-    let label_style = TextStyle::from(("sans-serif", 15).into_font())
-        .pos(Pos::new(HPos::Center, VPos::Center));
+    let label_style =
+        TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
     for v in &a.arrows {
         let color = map
             .level(v.value)
@@ -80,7 +88,11 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
         if !v.label.is_empty() {
             let at = (v.x + 0.09 * r * ux, v.y + 0.09 * r * uy);
             chart
-                .draw_series(std::iter::once(Text::new(v.label.clone(), at, label_style.clone())))
+                .draw_series(std::iter::once(Text::new(
+                    v.label.clone(),
+                    at,
+                    label_style.clone(),
+                )))
                 .map_err(drawing_error)?;
         }
     }

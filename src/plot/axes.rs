@@ -381,7 +381,10 @@ mod tests {
 
     #[test]
     fn linear_ticks_are_round() {
-        assert_eq!(linear_ticks(-1.5, 1.5), vec![-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]);
+        assert_eq!(
+            linear_ticks(-1.5, 1.5),
+            vec![-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
+        );
         assert_eq!(number(0.30000000000000004), "0.3");
         assert_eq!(number(2.5e-5), "2.5×10⁻⁵");
         assert_eq!(number(-1.0), "-1");

@@ -32,7 +32,14 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &CategoryMap) 
     let (main, legend) = area.split_horizontally(w.saturating_sub(BAR_WIDTH + 30));
     let ex = axes::edges(&c.xs, c.x.log);
     let ey = axes::edges(&c.ys, c.y.log);
-    let mut chart = chart_on(&main, &c.title, (ex[0], ex[ex.len() - 1]), (ey[0], ey[ey.len() - 1]), &c.x, &c.y)?;
+    let mut chart = chart_on(
+        &main,
+        &c.title,
+        (ex[0], ex[ex.len() - 1]),
+        (ey[0], ey[ey.len() - 1]),
+        &c.x,
+        &c.y,
+    )?;
     let nx = c.xs.len();
     let mut rects = Vec::new();
     for iy in 0..c.ys.len() {
@@ -58,7 +65,10 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &CategoryMap) 
     for (k, name) in c.names.iter().enumerate() {
         let y = 50 + 26 * k as i32;
         legend
-            .draw(&Rectangle::new([(4, y), (22, y + 18)], category_color(k).filled()))
+            .draw(&Rectangle::new(
+                [(4, y), (22, y + 18)],
+                category_color(k).filled(),
+            ))
             .map_err(drawing_error)?;
         legend
             .draw(&Text::new(name.clone(), (28, y + 1), font.clone()))

@@ -16,7 +16,14 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &HeatMap) -> R
     let map = ColorMapping::of(&h.values, h.scale);
     let ex = axes::edges(&h.xs, h.x.log);
     let ey = axes::edges(&h.ys, h.y.log);
-    let mut chart = chart_on(&main, &h.title, (ex[0], ex[ex.len() - 1]), (ey[0], ey[ey.len() - 1]), &h.x, &h.y)?;
+    let mut chart = chart_on(
+        &main,
+        &h.title,
+        (ex[0], ex[ex.len() - 1]),
+        (ey[0], ey[ey.len() - 1]),
+        &h.x,
+        &h.y,
+    )?;
     let levels: Vec<Option<usize>> = h.values.iter().map(|&v| map.level(v)).collect();
     let nx = h.xs.len();
     // Runs of equal colour in a row become one rectangle (SVG size).
@@ -70,7 +77,10 @@ pub fn chart_on<'a, DB: DrawingBackend>(
         .margin_right(14)
         .x_label_area_size(48)
         .y_label_area_size(66)
-        .build_cartesian_2d(axes::coord(xr.0, xr.1, x.log), axes::coord(yr.0, yr.1, y.log))
+        .build_cartesian_2d(
+            axes::coord(xr.0, xr.1, x.log),
+            axes::coord(yr.0, yr.1, y.log),
+        )
         .map_err(drawing_error)?;
     axes::mesh(&mut chart, x, y, false)?;
     Ok(chart)
@@ -95,7 +105,10 @@ pub fn draw_paths<DB: DrawingBackend>(
         }
         let last = pts[pts.len() - 1];
         chart
-            .draw_series(std::iter::once(PathElement::new(pts, BLACK.stroke_width(2))))
+            .draw_series(std::iter::once(PathElement::new(
+                pts,
+                BLACK.stroke_width(2),
+            )))
             .map_err(drawing_error)?;
         if !p.label.is_empty() {
             chart

@@ -23,7 +23,10 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, l: &LinePlot) -> 
         .margin_right(20)
         .x_label_area_size(48)
         .y_label_area_size(66)
-        .build_cartesian_2d(axes::coord(xr.0, xr.1, l.x.log), axes::coord(yr.0, yr.1, l.y.log))
+        .build_cartesian_2d(
+            axes::coord(xr.0, xr.1, l.x.log),
+            axes::coord(yr.0, yr.1, l.y.log),
+        )
         .map_err(drawing_error)?;
     axes::mesh(&mut chart, &l.x, &l.y, true)?;
     let font = ("sans-serif", TICK_FONT).into_font();

@@ -311,8 +311,7 @@ impl Figure {
                     }
                 }
                 Panel::Arrows(a) => {
-                    if a
-                        .arrows
+                    if a.arrows
                         .iter()
                         .any(|v| !(v.x.is_finite() && v.y.is_finite() && v.value.is_finite()))
                     {
@@ -445,8 +444,12 @@ fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> R
         );
         for (k, line) in lines.iter().enumerate() {
             let y = TITLE_PAD / 2 + TITLE_LINE * k as u32 + TITLE_LINE / 2;
-            top.draw(&Text::new(line.clone(), ((w / 2) as i32, y as i32), style.clone()))
-                .map_err(drawing_error)?;
+            top.draw(&Text::new(
+                line.clone(),
+                ((w / 2) as i32, y as i32),
+                style.clone(),
+            ))
+            .map_err(drawing_error)?;
         }
         rest
     };
