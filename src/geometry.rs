@@ -236,30 +236,45 @@ pub fn recognize(w: &DMatrix<f64>, dropped: &[usize]) -> Vec<ShapeGroup> {
         members.sort_unstable();
         groups.push(members);
     }
-    groups
-        .into_iter()
-        .map(|features| {
-            let k = features.len();
-            let dirs = DMatrix::from_columns(
-                &features
-                    .iter()
-                    .map(|&i| unit[i].clone())
-                    .collect::<Vec<_>>(),
-            );
-            let sv = dirs.clone().svd(false, false).singular_values;
-            let dims = sv
+    let named = |features: Vec<usize>| {
+        let k = features.len();
+        let dirs = DMatrix::from_columns(
+            &features
                 .iter()
-                .filter(|&&v| v > tolerance::SHAPE_COS * (k as f64).sqrt())
-                .count();
-            let gram = dirs.transpose() * &dirs;
-            let name = name_group(&gram, k, dims);
-            ShapeGroup {
-                features,
-                dims,
-                name,
-            }
-        })
-        .collect()
+                .map(|&i| unit[i].clone())
+                .collect::<Vec<_>>(),
+        );
+        let sv = dirs.clone().svd(false, false).singular_values;
+        let dims = sv
+            .iter()
+            .filter(|&&v| v > tolerance::SHAPE_COS * (k as f64).sqrt())
+            .count();
+        let gram = dirs.transpose() * &dirs;
+        let name = name_group(&gram, k, dims);
+        ShapeGroup {
+            features,
+            dims,
+            name,
+        }
+    };
+    // Orthogonal groups that together form a named solid (the square is two orthogonal
+    // antipodal pairs, the triangular bipyramid a triangle and a pair) are named as a whole.
+    if groups.len() > 1 && live.len() <= 8 {
+        let whole = named(live.clone());
+        if whole.dims <= 3 && !whole.name.contains("features in") {
+            return vec![whole];
+        }
+    }
+    let mut out: Vec<ShapeGroup> = groups.into_iter().map(named).collect();
+    // Largest groups first (then by first feature): the name does not depend on the order
+    // of the features.
+    out.sort_by(|a, b| {
+        b.features
+            .len()
+            .cmp(&a.features.len())
+            .then(a.features[0].cmp(&b.features[0]))
+    });
+    out
 }
 
 fn name_group(gram: &DMatrix<f64>, k: usize, dims: usize) -> String {
