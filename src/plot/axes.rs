@@ -152,13 +152,13 @@ pub fn ticks(lo: f64, hi: f64, log: bool) -> Vec<f64> {
     linear_ticks(lo, hi)
 }
 
-/// About five "nice" ticks (steps 1, 2, 2.5, 5 × 10ᵏ) inside `[lo, hi]`.
+/// About five to seven "nice" ticks (steps 1, 2, 2.5, 5 × 10ᵏ) inside `[lo, hi]`.
 fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let span = hi - lo;
     if !(span > 0.0) {
         return vec![lo];
     }
-    let raw = span / 5.0;
+    let raw = span / 6.0;
     let p = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
