@@ -363,10 +363,13 @@ pub fn describe_shape(groups: &[ShapeGroup]) -> String {
         .join(" + ")
 }
 
+/// One view of the feature directions: x-axis name, y-axis name, 2-D coordinates per feature.
+pub type Projection = (String, String, Vec<(f64, f64)>);
+
 /// 2-D coordinates of the feature directions for a picture, with axis names: m = 1 on a line,
 /// m = 2 the hidden plane itself, m ≥ 3 two oblique views of the span of the top three
 /// principal directions of W Wᵀ (looking mostly along PC3, then mostly along PC2).
-pub fn projections(w: &DMatrix<f64>) -> Vec<(String, String, Vec<(f64, f64)>)> {
+pub fn projections(w: &DMatrix<f64>) -> Vec<Projection> {
     let (m, n) = (w.nrows(), w.ncols());
     match m {
         1 => vec![(

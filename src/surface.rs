@@ -450,7 +450,7 @@ pub fn pair_surface(
     let mut layers = Vec::new();
     for (k, mode) in modes.iter().enumerate() {
         let bar = progress_bar(ys.len(), progress, "surface");
-        let rows: Vec<Result<Vec<(f64, Vec<f64>)>>> = ys
+        let rows: Vec<Result<Row>> = ys
             .par_iter()
             .map_init(
                 || base.clone(),
@@ -510,6 +510,9 @@ pub fn pair_surface(
         directions: None,
     })
 }
+
+/// One grid row of (loss, biases).
+type Row = Vec<(f64, Vec<f64>)>;
 
 /// Loss and biases at one (w₁, w₂).
 fn point(ev: &mut Evaluator, w1: f64, w2: f64, mode: &BiasMode) -> Result<(f64, Vec<f64>)> {
@@ -685,7 +688,7 @@ pub fn plane_directions(obj: &Objective, model: &Model, d: &Directions) -> Resul
                 ));
             }
             let cos = dot(&d1, &d2) / (norm(&d1) * norm(&d2));
-            if !(cos.abs() < 1.0 - 1e-9) {
+            if cos.is_nan() || cos.abs() >= 1.0 - 1e-9 {
                 return Err(Error::invalid(
                     "the model has a single non-zero filter, so two filter-normalised random directions are parallel; use --directions hessian",
                 ));

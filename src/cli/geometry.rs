@@ -83,10 +83,10 @@ fn text(g: &Geometry, groups: &[geometry::ShapeGroup], importance: &[f64], m: us
         "superposition".into(),
         "D_i".into(),
     ]];
-    for i in 0..g.norms.len() {
+    for (i, imp) in importance.iter().enumerate().take(g.norms.len()) {
         rows.push(vec![
             i.to_string(),
-            format!("{:.6}", importance[i]),
+            format!("{imp:.6}"),
             format!("{:.6}", g.norms[i]),
             format!("{:.6}", g.superposition[i]),
             format!("{:.6}", g.dimensionality[i]),

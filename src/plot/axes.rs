@@ -155,7 +155,7 @@ pub fn ticks(lo: f64, hi: f64, log: bool) -> Vec<f64> {
 /// About five to seven "nice" ticks (steps 1, 2, 2.5, 5 × 10ᵏ) inside `[lo, hi]`.
 fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let span = hi - lo;
-    if !(span > 0.0) {
+    if span.is_nan() || span <= 0.0 {
         return vec![lo];
     }
     let raw = span / 6.0;
