@@ -1,5 +1,6 @@
 //! Geometry of a model's feature embeddings (the paper's "Geometry of superposition").
 
+use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 
 use crate::model::Model;
@@ -20,6 +21,10 @@ pub struct Geometry {
     pub dropped: Vec<usize>,
     /// Pairs of represented features pointing in opposite directions.
     pub antipodal_pairs: Vec<(usize, usize)>,
+    /// The arrangement of the represented features up to rotation: the shapes of the groups
+    /// of mutually non-orthogonal features joined by " + " ("pentagon", "tetrahedron",
+    /// "antipodal pair + 2 × dedicated"); see [`recognize`].
+    pub shape: String,
 }
 
 /// The geometry of `model`'s embedding W (columns are features).
@@ -64,6 +69,7 @@ pub fn geometry(model: &Model) -> Geometry {
         }
     }
     let frob2 = w.norm_squared();
+    let shape = describe_shape(&recognize(w, &dropped));
     Geometry {
         norms,
         superposition,
@@ -75,7 +81,410 @@ pub fn geometry(model: &Model) -> Geometry {
         },
         dropped,
         antipodal_pairs,
+        shape,
     }
+}
+
+/// One group of represented features that are orthogonal to every feature outside it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShapeGroup {
+    /// The features (indices into the model's columns).
+    pub features: Vec<usize>,
+    /// Dimension of the subspace the group spans.
+    pub dims: usize,
+    /// Its name: "dedicated", "antipodal pair", "triangle", "square", "pentagon",
+    /// "regular k-gon", "tetrahedron", "triangular bipyramid", "octahedron",
+    /// "square antiprism", "cube", or "k features in d dimensions" when none fits.
+    pub name: String,
+}
+
+/// Unit vectors of the common polytopes in 3-D (vertices of the regular or tight-frame
+/// solids the paper reports).
+fn polytope_templates() -> Vec<(&'static str, Vec<[f64; 3]>)> {
+    let s3 = 1.0 / 3f64.sqrt();
+    let tetra = vec![[s3, s3, s3], [s3, -s3, -s3], [-s3, s3, -s3], [-s3, -s3, s3]];
+    let ring = |z: f64, phase: f64, k: usize| -> Vec<[f64; 3]> {
+        let r = (1.0 - z * z).sqrt();
+        (0..k)
+            .map(|j| {
+                let t = phase + 2.0 * std::f64::consts::PI * j as f64 / k as f64;
+                [r * t.cos(), r * t.sin(), z]
+            })
+            .collect()
+    };
+    let mut bipyramid = ring(0.0, 0.0, 3);
+    bipyramid.push([0.0, 0.0, 1.0]);
+    bipyramid.push([0.0, 0.0, -1.0]);
+    let octahedron = vec![
+        [1.0, 0.0, 0.0],
+        [-1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, -1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 0.0, -1.0],
+    ];
+    // Square antiprism as a tight frame (every D_i = 3/8): two rings of four at z = ±1/√3,
+    // turned 45° against each other; without the turn it is the cube.
+    let quarter = std::f64::consts::FRAC_PI_4;
+    let mut antiprism = ring(s3, 0.0, 4);
+    antiprism.extend(ring(-s3, quarter, 4));
+    let mut cube = ring(s3, quarter, 4);
+    cube.extend(ring(-s3, quarter, 4));
+    vec![
+        ("tetrahedron", tetra),
+        ("triangular bipyramid", bipyramid),
+        ("octahedron", octahedron),
+        ("square antiprism", antiprism),
+        ("cube", cube),
+    ]
+}
+
+/// Whether two sets of unit vectors have the same Gram matrix up to a permutation (so the
+/// same arrangement up to an orthogonal map), within `tol` per entry. Backtracking over
+/// assignments, pruned by every pair already assigned (the sets have at most 8 vectors).
+fn congruent(a: &DMatrix<f64>, b: &DMatrix<f64>, tol: f64) -> bool {
+    let k = a.nrows();
+    if b.nrows() != k {
+        return false;
+    }
+    fn extend(
+        a: &DMatrix<f64>,
+        b: &DMatrix<f64>,
+        tol: f64,
+        map: &mut Vec<usize>,
+        used: &mut [bool],
+    ) -> bool {
+        let i = map.len();
+        if i == a.nrows() {
+            return true;
+        }
+        for j in 0..b.nrows() {
+            if used[j] {
+                continue;
+            }
+            if map
+                .iter()
+                .enumerate()
+                .all(|(p, &q)| (a[(i, p)] - b[(j, q)]).abs() <= tol)
+            {
+                used[j] = true;
+                map.push(j);
+                if extend(a, b, tol, map, used) {
+                    return true;
+                }
+                map.pop();
+                used[j] = false;
+            }
+        }
+        false
+    }
+    extend(a, b, tol, &mut Vec::with_capacity(k), &mut vec![false; k])
+}
+
+/// Name of a regular k-gon.
+fn polygon_name(k: usize) -> String {
+    match k {
+        2 => "antipodal pair".into(),
+        3 => "triangle".into(),
+        4 => "square".into(),
+        5 => "pentagon".into(),
+        6 => "hexagon".into(),
+        7 => "heptagon".into(),
+        8 => "octagon".into(),
+        k => format!("regular {k}-gon"),
+    }
+}
+
+/// Splits the represented features of `w` into groups that are mutually orthogonal (within
+/// [`tolerance::SHAPE_COS`]) and names each group's arrangement up to rotation: regular
+/// polygons in a plane (equal angles between neighbours), and in 3-D the polytopes of
+/// [`polytope_templates`] by their Gram matrix of directions. Norms do not enter the name.
+pub fn recognize(w: &DMatrix<f64>, dropped: &[usize]) -> Vec<ShapeGroup> {
+    let n = w.ncols();
+    let live: Vec<usize> = (0..n).filter(|i| !dropped.contains(i)).collect();
+    let unit: Vec<DVector<f64>> = (0..n)
+        .map(|i| {
+            let c = w.column(i).into_owned();
+            let nrm = c.norm();
+            if nrm > 0.0 {
+                c / nrm
+            } else {
+                c
+            }
+        })
+        .collect();
+    // Connected components of the "not orthogonal" graph.
+    let mut group = vec![usize::MAX; n];
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &s in &live {
+        if group[s] != usize::MAX {
+            continue;
+        }
+        let g = groups.len();
+        let mut stack = vec![s];
+        group[s] = g;
+        let mut members = Vec::new();
+        while let Some(i) = stack.pop() {
+            members.push(i);
+            for &j in &live {
+                if group[j] == usize::MAX && unit[i].dot(&unit[j]).abs() > tolerance::SHAPE_COS {
+                    group[j] = g;
+                    stack.push(j);
+                }
+            }
+        }
+        members.sort_unstable();
+        groups.push(members);
+    }
+    let named = |features: Vec<usize>| {
+        let k = features.len();
+        let dirs = DMatrix::from_columns(
+            &features
+                .iter()
+                .map(|&i| unit[i].clone())
+                .collect::<Vec<_>>(),
+        );
+        let sv = dirs.clone().svd(false, false).singular_values;
+        let dims = sv
+            .iter()
+            .filter(|&&v| v > tolerance::SHAPE_COS * (k as f64).sqrt())
+            .count();
+        let gram = dirs.transpose() * &dirs;
+        let name = name_group(&gram, k, dims);
+        ShapeGroup {
+            features,
+            dims,
+            name,
+        }
+    };
+    // Orthogonal groups that together form a named solid (the square is two orthogonal
+    // antipodal pairs, the triangular bipyramid a triangle and a pair) are named as a whole.
+    if groups.len() > 1 && live.len() <= 8 {
+        let whole = named(live.clone());
+        if whole.dims <= 3 && !whole.name.contains("features in") {
+            return vec![whole];
+        }
+    }
+    let mut out: Vec<ShapeGroup> = groups.into_iter().map(named).collect();
+    // Largest groups first (then by first feature): the name does not depend on the order
+    // of the features.
+    out.sort_by(|a, b| {
+        b.features
+            .len()
+            .cmp(&a.features.len())
+            .then(a.features[0].cmp(&b.features[0]))
+    });
+    out
+}
+
+fn name_group(gram: &DMatrix<f64>, k: usize, dims: usize) -> String {
+    if k == 1 {
+        return "dedicated".into();
+    }
+    if dims == 2 || (dims == 1 && k == 2) {
+        // A regular k-gon: the Gram matrix of equally spaced unit vectors, cos(2π(i−j)/k).
+        let template = DMatrix::from_fn(k, k, |i, j| {
+            (2.0 * std::f64::consts::PI * (i as f64 - j as f64) / k as f64).cos()
+        });
+        if k <= 8 && congruent(gram, &template, tolerance::SHAPE_COS) {
+            return polygon_name(k);
+        }
+        if k > 8 {
+            // Sort by angle in the plane and compare neighbour gaps (no permutation search).
+            if let Some(name) = polygon_by_angles(gram, k) {
+                return name;
+            }
+        }
+    }
+    if dims == 3 {
+        for (name, verts) in polytope_templates() {
+            if verts.len() != k {
+                continue;
+            }
+            let t = DMatrix::from_fn(k, k, |i, j| {
+                verts[i]
+                    .iter()
+                    .zip(&verts[j])
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+            });
+            if congruent(gram, &t, tolerance::SHAPE_COS) {
+                return name.into();
+            }
+        }
+    }
+    format!("{k} features in {dims} dimensions")
+}
+
+/// A regular k-gon test for many vectors in a plane: angles from the first vector (signs from
+/// a second, non-parallel one), sorted; every gap must be 2π/k.
+fn polygon_by_angles(gram: &DMatrix<f64>, k: usize) -> Option<String> {
+    let refj = (1..k).find(|&j| gram[(0, j)].abs() < 1.0 - tolerance::SHAPE_COS)?;
+    // Coordinates in the plane of vectors 0 and refj (Gram–Schmidt in terms of the Gram matrix).
+    let c = gram[(0, refj)];
+    let s = (1.0 - c * c).sqrt();
+    let mut angles: Vec<f64> = (0..k)
+        .map(|i| {
+            let x = gram[(i, 0)];
+            let y = (gram[(i, refj)] - c * x) / s;
+            y.atan2(x)
+        })
+        .collect();
+    angles.sort_by(|a, b| a.total_cmp(b));
+    let step = 2.0 * std::f64::consts::PI / k as f64;
+    let ok = (0..k).all(|i| {
+        let next = if i + 1 < k {
+            angles[i + 1]
+        } else {
+            angles[0] + 2.0 * std::f64::consts::PI
+        };
+        (next - angles[i] - step).abs() < tolerance::SHAPE_COS
+    });
+    ok.then(|| polygon_name(k))
+}
+
+/// The groups' names joined: "pentagon", "antipodal pair + 2 × dedicated", "none" when every
+/// feature is dropped.
+pub fn describe_shape(groups: &[ShapeGroup]) -> String {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for g in groups {
+        match names.iter_mut().find(|(n, _)| *n == g.name) {
+            Some(e) => e.1 += 1,
+            None => names.push((g.name.clone(), 1)),
+        }
+    }
+    if names.is_empty() {
+        return "none (every feature dropped)".into();
+    }
+    names
+        .into_iter()
+        .map(|(n, c)| if c == 1 { n } else { format!("{c} × {n}") })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// One view of the feature directions: x-axis name, y-axis name, 2-D coordinates per feature.
+pub type Projection = (String, String, Vec<(f64, f64)>);
+
+/// 2-D coordinates of the feature directions for a picture, with axis names: m = 1 on a line,
+/// m = 2 the hidden plane itself, m ≥ 3 two oblique views of the span of the top three
+/// principal directions of W Wᵀ (looking mostly along PC3, then mostly along PC2).
+pub fn projections(w: &DMatrix<f64>) -> Vec<Projection> {
+    let (m, n) = (w.nrows(), w.ncols());
+    match m {
+        1 => vec![(
+            "h₁".into(),
+            "(m = 1)".into(),
+            (0..n).map(|j| (w[(0, j)], 0.0)).collect(),
+        )],
+        2 => vec![(
+            "h₁".into(),
+            "h₂".into(),
+            (0..n).map(|j| (w[(0, j)], w[(1, j)])).collect(),
+        )],
+        _ => {
+            let eig = nalgebra::SymmetricEigen::new(w * w.transpose());
+            let mut order: Vec<usize> = (0..m).collect();
+            order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+            let pc: Vec<DVector<f64>> = order
+                .iter()
+                .take(3)
+                .map(|&k| {
+                    let v = eig.eigenvectors.column(k).into_owned();
+                    // Deterministic sign: the largest entry positive.
+                    let big = v
+                        .iter()
+                        .copied()
+                        .fold(0.0f64, |a, x| if x.abs() > a.abs() { x } else { a });
+                    if big < 0.0 {
+                        -v
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            // Oblique views (mostly along PC3, then mostly along PC2): with a degenerate
+            // spectrum (tight frames such as the tetrahedron) straight projections stack
+            // arrows on top of each other; a tilted view separates them.
+            let pcs = |j: usize| {
+                [
+                    pc[0].dot(&w.column(j)),
+                    pc[1].dot(&w.column(j)),
+                    pc[2].dot(&w.column(j)),
+                ]
+            };
+            let view = |d: [f64; 3], up: [f64; 3]| -> Vec<(f64, f64)> {
+                let nd = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+                let d = [d[0] / nd, d[1] / nd, d[2] / nd];
+                let dot3 = |a: [f64; 3], b: [f64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+                let e1 = [1.0 - d[0] * d[0], -d[0] * d[1], -d[0] * d[2]];
+                let n1 = dot3(e1, e1).sqrt();
+                let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
+                let mut e2 = [
+                    d[1] * e1[2] - d[2] * e1[1],
+                    d[2] * e1[0] - d[0] * e1[2],
+                    d[0] * e1[1] - d[1] * e1[0],
+                ];
+                if dot3(e2, up) < 0.0 {
+                    e2 = [-e2[0], -e2[1], -e2[2]];
+                }
+                (0..n)
+                    .map(|j| (dot3(pcs(j), e1), dot3(pcs(j), e2)))
+                    .collect()
+            };
+            vec![
+                (
+                    "≈ PC1".into(),
+                    "≈ PC2".into(),
+                    view([0.3, 0.2, 1.0], [0.0, 1.0, 0.0]),
+                ),
+                (
+                    "≈ PC1".into(),
+                    "≈ PC3".into(),
+                    view([0.25, 1.0, 0.3], [0.0, 0.0, 1.0]),
+                ),
+            ]
+        }
+    }
+}
+
+/// The picture of the feature directions: arrows from the origin coloured by importance and
+/// labelled with the feature index (dropped features are dots at the origin); m ≥ 3 as two
+/// principal-plane projections side by side.
+pub fn figure(model: &Model, importance: &[f64], title: &str) -> crate::plot::Figure {
+    let g = geometry(model);
+    let panels = projections(model.w())
+        .into_iter()
+        .map(|(xl, yl, pts)| {
+            let arrows = pts
+                .iter()
+                .enumerate()
+                .map(|(j, &(x, y))| crate::plot::Arrow {
+                    x,
+                    y,
+                    label: j.to_string(),
+                    value: importance.get(j).copied().unwrap_or(1.0),
+                })
+                .collect();
+            crate::plot::Panel::Arrows(crate::plot::ArrowPlot {
+                title: if model.m() >= 3 {
+                    format!("oblique view of (PC1, PC2, PC3): {xl}, {yl}")
+                } else {
+                    format!("shape: {}", g.shape)
+                },
+                x_label: xl,
+                y_label: yl,
+                arrows,
+                value_label: "importance Iᵢ".into(),
+            })
+        })
+        .collect();
+    let mut t = title.to_string();
+    if model.m() >= 3 {
+        t.push_str(&format!(" · shape: {}", g.shape));
+    }
+    t.push_str(&format!(" · D* = {:.4}", g.dimensions_per_feature));
+    crate::plot::Figure::new(t, panels)
 }
 
 #[cfg(test)]

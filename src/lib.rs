@@ -53,6 +53,7 @@ pub mod model;
 pub mod numeric;
 pub mod objective;
 pub mod optimize;
+pub mod plot;
 pub mod presets;
 pub mod progress;
 #[cfg(feature = "python")]
@@ -60,6 +61,7 @@ pub mod python;
 pub mod route;
 pub mod settings;
 pub mod shape;
+pub mod surface;
 pub mod tolerance;
 pub mod train;
 pub mod verify;

@@ -108,3 +108,15 @@ pub const POLISH_RISE_REL: f64 = 1e-15;
 /// points; a start that ends above it, e.g. creeping along a degenerate family of saddles, is
 /// counted as unconverged rather than listed as a new point).
 pub const CENSUS_GRAD: f64 = 1e-12;
+
+// ---- geometry shapes and figures (branch `plot`) ----
+
+/// Shape recognition: two feature directions count as orthogonal when |cos| is at most this,
+/// and a group matches a polygon or polytope when every cosine of its Gram matrix is within
+/// this of the template's (≈ 3° at right angles; exact optima with unequal importances are
+/// slightly irregular, so an exact-only test would name nothing).
+pub const SHAPE_COS: f64 = 0.05;
+
+/// Profiled biases: |∂L/∂b_i| at the exact bias minimum, relative to max(L, 1) (bisection on
+/// the exact derivative ends at rounding level, ~1e-16).
+pub const PROFILE_GRAD: f64 = 1e-9;

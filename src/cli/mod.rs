@@ -13,9 +13,11 @@ use tms_exact::objective::Objective;
 use tms_exact::settings::{DataSettings, SearchSettings};
 use tms_exact::shape::Shape;
 
+mod geometry;
 mod loss;
 mod minimize;
 mod output;
+mod surface;
 mod train;
 mod verify;
 
@@ -40,6 +42,12 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Check trained models (JSON, .npy, .npz, .safetensors): are they at the optimum?
     Verify(verify::VerifyArgs),
+    /// The exact loss over a 2-D grid (n = 2, m = 1 weights, or a plane through a model file)
+    /// as PNG + SVG + CSV, with critical points marked.
+    Surface(surface::SurfaceArgs),
+    /// Per-feature geometry of a model (norms, superposition, dimensionality), its shape
+    /// (regular polygons, common polytopes) and a picture of the feature directions.
+    Geometry(geometry::GeometryArgs),
 }
 
 /// Runs a parsed command line, writing results to `out`.
@@ -49,6 +57,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Minimize(args) => minimize::run(&args, out),
         Command::Train(args) => train::run(&args, out),
         Command::Verify(args) => verify::run(&args, out),
+        Command::Surface(args) => surface::run(&args, out),
+        Command::Geometry(args) => geometry::run(&args, out),
     }
 }
 

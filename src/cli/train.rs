@@ -115,7 +115,9 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
                 (p.clone(), file.to_json().into_bytes())
             })
             .collect();
-        tms_exact::io::write_all_atomic(&files)?;
+        let refs: Vec<(&std::path::Path, &[u8])> =
+            files.iter().map(|(p, b)| (p.as_path(), &b[..])).collect();
+        tms_exact::io::write_all_atomic(&refs)?;
     }
     let text = if args.json {
         let instances: Vec<_> = trained

@@ -51,12 +51,12 @@ pub fn check_output_path(path: &Path) -> Result<()> {
 ///   written through, never replaced (so `--out /dev/null` discards the output as usual);
 /// * a directory is an error.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_all_atomic(&[(path.to_path_buf(), bytes.to_vec())])
+    write_all_atomic(&[(path, bytes)])
 }
 
 /// Writes several files all or nothing: every path is checked and every temporary written
 /// before the first rename (see [`write_atomic`] for what happens at each kind of path).
-pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+pub fn write_all_atomic(files: &[(&Path, &[u8])]) -> Result<()> {
     let mut plans = Vec::with_capacity(files.len());
     for (path, _) in files {
         plans.push(plan(path)?);
@@ -76,7 +76,7 @@ pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
             Err(e) => {
                 cleanup(&temps);
                 return Err(Error::Io {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     source: e,
                 });
             }
@@ -97,7 +97,7 @@ pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
         if let Err(e) = result {
             cleanup(temp.as_slice());
             return Err(Error::Io {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source: e,
             });
         }
@@ -271,7 +271,7 @@ mod tests {
         let ok = dir.path().join("a.json");
         let taken = dir.path().join("b.json");
         fs::create_dir(&taken).unwrap();
-        let r = write_all_atomic(&[(ok.clone(), b"a".to_vec()), (taken, b"b".to_vec())]);
+        let r = write_all_atomic(&[(&ok, b"a"), (&taken, b"b")]);
         assert!(r.is_err());
         assert!(
             !ok.exists(),
@@ -279,6 +279,21 @@ mod tests {
         );
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "no temporaries left");
+    }
+
+    #[test]
+    fn group_write_refuses_non_regular_targets_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.png");
+        let sub = dir.path().join("b.svg");
+        fs::create_dir(&sub).unwrap();
+        assert!(write_all_atomic(&[(&a, b"png"), (&sub, b"svg")]).is_err());
+        assert!(!a.exists());
+        let c = dir.path().join("c.csv");
+        write_all_atomic(&[(&a, b"1"), (&c, b"2")]).unwrap();
+        assert_eq!(read_text(&c).unwrap(), "2");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 3, "a, b.svg, c: no temporaries");
     }
 
     #[test]

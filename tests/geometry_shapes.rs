@@ -1,0 +1,295 @@
+//! Geometry on known polytopes: dimensionalities at the paper's sticky values, and shape
+//! recognition up to rotation (every arrangement is also tested after a seeded random
+//! rotation and a shuffle of its features).
+
+use std::f64::consts::PI;
+
+use nalgebra::DMatrix;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use tms_exact::geometry::{self, geometry};
+use tms_exact::model::Model;
+
+fn model_of(cols: &[Vec<f64>]) -> Model {
+    let m = cols[0].len();
+    let rows: Vec<Vec<f64>> = (0..m)
+        .map(|h| cols.iter().map(|c| c[h]).collect())
+        .collect();
+    Model::from_rows(&rows, &vec![0.0; cols.len()]).unwrap()
+}
+
+fn polygon(k: usize, radius: f64) -> Vec<Vec<f64>> {
+    (0..k)
+        .map(|j| {
+            let t = 2.0 * PI * j as f64 / k as f64;
+            vec![radius * t.cos(), radius * t.sin()]
+        })
+        .collect()
+}
+
+fn tetrahedron() -> Vec<Vec<f64>> {
+    let s = 1.0 / 3f64.sqrt();
+    vec![
+        vec![s, s, s],
+        vec![s, -s, -s],
+        vec![-s, s, -s],
+        vec![-s, -s, s],
+    ]
+}
+
+fn ring(z: f64, phase: f64, k: usize) -> Vec<Vec<f64>> {
+    let r = (1.0 - z * z).sqrt();
+    (0..k)
+        .map(|j| {
+            let t = phase + 2.0 * PI * j as f64 / k as f64;
+            vec![r * t.cos(), r * t.sin(), z]
+        })
+        .collect()
+}
+
+fn square_antiprism() -> Vec<Vec<f64>> {
+    let z = 1.0 / 3f64.sqrt();
+    let mut v = ring(z, 0.0, 4);
+    v.extend(ring(-z, PI / 4.0, 4));
+    v
+}
+
+fn bipyramid() -> Vec<Vec<f64>> {
+    let mut v = ring(0.0, 0.3, 3);
+    v.push(vec![0.0, 0.0, 1.0]);
+    v.push(vec![0.0, 0.0, -1.0]);
+    v
+}
+
+/// A seeded random rotation (QR of a Gaussian matrix, made proper) applied to every column,
+/// and the columns shuffled.
+fn rotate_and_shuffle(cols: &[Vec<f64>], seed: u64) -> Vec<Vec<f64>> {
+    let m = cols[0].len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let g = DMatrix::from_fn(m, m, |_, _| rng.sample::<f64, _>(StandardNormal));
+    let mut q = g.qr().q();
+    if q.determinant() < 0.0 {
+        q.column_mut(0).neg_mut();
+    }
+    let mut out: Vec<Vec<f64>> = cols
+        .iter()
+        .map(|c| {
+            (&q * nalgebra::DVector::from_column_slice(c))
+                .as_slice()
+                .to_vec()
+        })
+        .collect();
+    for i in (1..out.len()).rev() {
+        let j = rng.random_range(0..=i);
+        out.swap(i, j);
+    }
+    out
+}
+
+fn assert_all(values: &[f64], want: f64, what: &str) {
+    for v in values {
+        assert!((v - want).abs() < 1e-12, "{what}: {v} vs {want}");
+    }
+}
+
+#[test]
+fn sticky_dimensionalities_and_names_of_the_known_arrangements() {
+    let cases: Vec<(&str, Vec<Vec<f64>>, f64, &str)> = vec![
+        (
+            "antipodal pair",
+            vec![vec![1.0], vec![-1.0]],
+            0.5,
+            "antipodal pair",
+        ),
+        (
+            "antipodal pair in 2-D",
+            polygon(2, 0.8),
+            0.5,
+            "antipodal pair",
+        ),
+        ("triangle", polygon(3, 1.0), 2.0 / 3.0, "triangle"),
+        ("square", polygon(4, 1.0), 0.5, "square"),
+        ("pentagon", polygon(5, 1.2), 0.4, "pentagon"),
+        ("hexagon", polygon(6, 1.0), 1.0 / 3.0, "hexagon"),
+        ("tetrahedron", tetrahedron(), 0.75, "tetrahedron"),
+        (
+            "square antiprism",
+            square_antiprism(),
+            3.0 / 8.0,
+            "square antiprism",
+        ),
+    ];
+    for (label, cols, d, name) in cases {
+        for seed in [0u64, 1, 2] {
+            let c = if seed == 0 {
+                cols.clone()
+            } else {
+                rotate_and_shuffle(&cols, seed)
+            };
+            let g = geometry(&model_of(&c));
+            assert_all(&g.dimensionality, d, label);
+            assert!(g.dropped.is_empty());
+            assert_eq!(g.shape, name, "{label} (rotation seed {seed})");
+        }
+    }
+}
+
+#[test]
+fn triangular_bipyramid_is_recognised_with_its_two_dimensionalities() {
+    for seed in [0u64, 5] {
+        let g = geometry(&model_of(&rotate_and_shuffle(&bipyramid(), seed)));
+        assert_eq!(g.shape, "triangular bipyramid");
+        // Poles: D = 1/2 (an antipodal pair orthogonal to the rest); equator: D = 2/3.
+        let mut d = g.dimensionality.clone();
+        d.sort_by(|a, b| a.total_cmp(b));
+        assert_all(&d[..2], 0.5, "poles");
+        assert_all(&d[2..], 2.0 / 3.0, "equator");
+    }
+}
+
+#[test]
+fn dropped_features_have_dimensionality_zero_and_do_not_change_the_shape() {
+    let mut cols = polygon(5, 1.0);
+    cols.push(vec![0.0, 0.0]);
+    let g = geometry(&model_of(&cols));
+    assert_eq!(g.dropped, vec![5]);
+    assert_eq!(g.dimensionality[5], 0.0);
+    assert_eq!(g.norms[5], 0.0);
+    assert_eq!(g.shape, "pentagon");
+    let none = geometry(&model_of(&[vec![0.0, 0.0], vec![0.0, 0.0]]));
+    assert!(none.shape.starts_with("none"), "{}", none.shape);
+}
+
+#[test]
+fn orthogonal_groups_are_named_separately() {
+    // A pentagon in the (x, y) plane, an antipodal pair and a dedicated feature on other axes.
+    let mut cols: Vec<Vec<f64>> = polygon(5, 1.0)
+        .into_iter()
+        .map(|c| vec![c[0], c[1], 0.0, 0.0])
+        .collect();
+    cols.push(vec![0.0, 0.0, 1.0, 0.0]);
+    cols.push(vec![0.0, 0.0, -0.7, 0.0]);
+    cols.push(vec![0.0, 0.0, 0.0, 2.0]);
+    let g = geometry(&model_of(&rotate_and_shuffle(&cols, 9)));
+    assert_eq!(g.shape, "pentagon + antipodal pair + dedicated");
+    let groups = geometry::recognize(model_of(&cols).w(), &[]);
+    assert_eq!(groups.len(), 3);
+    assert_eq!(groups[0].features, vec![0, 1, 2, 3, 4]);
+    assert_eq!(groups[0].dims, 2);
+    assert_eq!(groups[1].features, vec![5, 6]);
+    assert_eq!(groups[1].dims, 1);
+    let ortho = geometry(&model_of(&[vec![1.0, 0.0], vec![0.0, 1.0]]));
+    assert_eq!(ortho.shape, "2 × dedicated");
+}
+
+#[test]
+fn irregular_arrangements_are_not_given_a_polytope_name() {
+    // Four unit vectors in a plane at uneven angles; a flattened tetrahedron; a cube is not
+    // an antiprism.
+    let uneven: Vec<Vec<f64>> = [0.0f64, 1.0, 2.5, 4.0]
+        .iter()
+        .map(|t| vec![t.cos(), t.sin()])
+        .collect();
+    assert_eq!(
+        geometry(&model_of(&uneven)).shape,
+        "4 features in 2 dimensions"
+    );
+    let flat: Vec<Vec<f64>> = tetrahedron()
+        .into_iter()
+        .map(|c| vec![c[0], c[1], 0.4 * c[2]])
+        .collect();
+    assert_eq!(
+        geometry(&model_of(&flat)).shape,
+        "4 features in 3 dimensions"
+    );
+    let z = 1.0 / 3f64.sqrt();
+    let mut cube = ring(z, PI / 4.0, 4);
+    cube.extend(ring(-z, PI / 4.0, 4));
+    assert_eq!(geometry(&model_of(&cube)).shape, "cube");
+}
+
+#[test]
+fn projections_keep_the_plane_and_separate_3d_arrows() {
+    let cols = polygon(5, 1.0);
+    let model = model_of(&cols);
+    let p = geometry::projections(model.w());
+    assert_eq!(p.len(), 1);
+    for (j, &(x, y)) in p[0].2.iter().enumerate() {
+        assert_eq!((x, y), (cols[j][0], cols[j][1]));
+    }
+    // A tight frame (degenerate principal directions): no two arrows coincide in a view.
+    let v = geometry::projections(model_of(&square_antiprism()).w());
+    assert_eq!(v.len(), 2);
+    for (_, _, pts) in &v {
+        for i in 0..pts.len() {
+            for j in 0..i {
+                let d = (pts[i].0 - pts[j].0).hypot(pts[i].1 - pts[j].1);
+                assert!(d > 0.05, "arrows {i} and {j} coincide");
+            }
+        }
+    }
+}
+
+#[test]
+fn geometry_cli_prints_json_with_the_census_names_and_draws_the_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let cols = polygon(5, 1.0);
+    let rows: Vec<String> = (0..2)
+        .map(|h| {
+            format!(
+                "[{}]",
+                cols.iter()
+                    .map(|c| c[h].to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let path = dir.path().join("pentagon.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"W": [{}], "b": [0, 0, 0, 0, 0], "data": {{"density": 0.05, "importance": "decay:0.9"}}}}"#,
+            rows.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tms-exact"))
+        .args([
+            "geometry",
+            path.to_str().unwrap(),
+            "--json",
+            "--out",
+            dir.path().join("pic").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "norms",
+        "superposition",
+        "dimensionality",
+        "dimensions_per_feature",
+        "dropped",
+        "antipodal_pairs",
+        "shape",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["shape"], "pentagon");
+    assert!((v["dimensions_per_feature"].as_f64().unwrap() - 0.4).abs() < 1e-12);
+    let png = std::fs::read(dir.path().join("pic.png")).unwrap();
+    assert_eq!(&png[12..16], b"IHDR");
+    let svg = std::fs::read_to_string(dir.path().join("pic.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    for label in ["h₁", "h₂", "importance Iᵢ", "shape: pentagon"] {
+        assert!(text.contains(label), "SVG lacks {label}");
+    }
+}
