@@ -15,6 +15,7 @@
 //! ```
 
 pub mod cli;
+pub mod configurations;
 pub mod data;
 pub mod dual;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod io;
 pub mod loss;
 pub mod model;
 pub mod optimize;
+pub mod symbolic;
 pub mod tolerance;
 pub mod train;
 pub mod verify;
