@@ -20,10 +20,14 @@ use crate::loss::{self, Gradient, Objective, Reduction};
 use crate::model::{Activation, Model};
 use crate::tolerance;
 
+mod boundary;
+mod formula;
 mod minimize;
 mod train;
 mod verify;
 
+pub use boundary::{BoundaryArgs, BoundaryMethod};
+pub use formula::FormulaArgs;
 pub use minimize::{MinimizeArgs, SearchArgs, ShapeArgs};
 pub use train::TrainArgs;
 pub use verify::VerifyArgs;
@@ -49,6 +53,11 @@ pub enum Command {
     Train(TrainArgs),
     /// Check trained models (JSON, .npy, .npz, .safetensors): are they at the optimum?
     Verify(VerifyArgs),
+    /// Print the loss as a formula: a polynomial in the density, a rational function of the
+    /// weights in a region, or McGrath's n = 2, m = 1 piecewise formula (plain, LaTeX, sympy).
+    Formula(FormulaArgs),
+    /// The phase boundary between two fixed configurations, exactly (roots or a formula in r).
+    Boundary(BoundaryArgs),
 }
 
 /// Data and objective flags shared by every subcommand. A flag overrides the model file's
@@ -212,6 +221,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Minimize(args) => minimize::run(&args, out),
         Command::Train(args) => train::run(&args, out),
         Command::Verify(args) => verify::run(&args, out),
+        Command::Formula(args) => formula::run(&args, out),
+        Command::Boundary(args) => boundary::run(&args, out),
     }
 }
 

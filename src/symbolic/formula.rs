@@ -580,7 +580,7 @@ fn formula_at(
                 t = t.add(&neg.f2.scale(&(a * a)));
                 t = t.add(&neg.xf.scale(&(a * Q::from_integer(BigInt::from(2)))));
             }
-            acc = acc.add(&prob.mul(&t));
+            acc.add_assign(&prob.mul(&t));
         }
         // + E[x_i²] = s/3 (x_i ~ U[0,1] with probability s).
         let third = Poly::var(s).scale(&Q::new(BigInt::one(), BigInt::from(3)));
@@ -592,10 +592,61 @@ fn formula_at(
     Ok((
         RegionFormula {
             per_feature,
-            conditions,
+            conditions: simplify(conditions),
         },
         vanishing,
     ))
+}
+
+/// An equivalent, shorter list of conditions: a monomial's `= 0` / `≠ 0` only depends on its
+/// variables (`w1^2 ≠ 0` is `w1 ≠ 0`; `≠ 0` of a product splits into one per variable); a
+/// polynomial that is never negative (even powers, positive coefficients) is `> 0` exactly
+/// where it is `≠ 0`; `≠ 0` is dropped next to a strict inequality on the same polynomial.
+fn simplify(conds: Vec<Condition>) -> Vec<Condition> {
+    let mut out: Vec<Condition> = Vec::new();
+    let push = |c: Condition, out: &mut Vec<Condition>| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    for c in conds {
+        let single = c.poly.len() == 1;
+        let nonneg = c.poly.terms().all(|(m, k)| {
+            k.is_positive() && m.factors().iter().all(|(_, e)| e % 2 == 0)
+        });
+        // Even powers with positive coefficients and a positive constant: always > 0.
+        if nonneg && c.rel != Rel::Zero && c.poly.terms().any(|(m, _)| m.degree() == 0) {
+            continue;
+        }
+        let rel = if nonneg && c.rel == Rel::Pos {
+            Rel::NonZero
+        } else {
+            c.rel
+        };
+        match (single, rel) {
+            (true, Rel::NonZero) => {
+                for v in c.poly.variables() {
+                    push(Condition::new(&Poly::var(&v), Rel::NonZero), &mut out);
+                }
+            }
+            (true, Rel::Zero) => {
+                let m = c
+                    .poly
+                    .variables()
+                    .iter()
+                    .fold(Poly::one(), |a, v| a.mul(&Poly::var(v)));
+                push(Condition::new(&m, Rel::Zero), &mut out);
+            }
+            _ => push(Condition { poly: c.poly, rel }, &mut out),
+        }
+    }
+    let strict: Vec<Poly> = out
+        .iter()
+        .filter(|c| matches!(c.rel, Rel::Pos | Rel::Neg))
+        .map(|c| c.poly.clone())
+        .collect();
+    out.retain(|c| c.rel != Rel::NonZero || !strict.contains(&c.poly));
+    out
 }
 
 /// Where the weighted coordinate stands (see `integrals::rational`).
@@ -652,12 +703,12 @@ fn cut_moments(
         } else {
             -Q::one()
         };
-        t2 = t2.add(&p2.scale(&sgn));
+        t2.add_assign(&p2.scale(&sgn));
         if mask & own_bit != 0 {
-            t1own = t1own.add(&p1.scale(&sgn));
+            t1own.add_assign(&p1.scale(&sgn));
         }
         if matches!(own, Own::Zero) {
-            t1all = t1all.add(&p1.scale(&sgn));
+            t1all.add_assign(&p1.scale(&sgn));
         }
     }
     // Π(±c_j) = (±1)^k Πc.
@@ -754,7 +805,7 @@ pub fn locate(model: &SymbolicModel, point: &Point, symbols: &Symbols) -> Result
     }
     // Mixed directions reach regions that touch the point only in a corner.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..(4 * vars.len()).min(64) {
+    for _ in 0..vars.len().min(8) {
         dirs.push(
             (0..vars.len())
                 .map(|_| {

@@ -75,7 +75,10 @@ pub fn pieces(symbols: &Symbols) -> Result<Vec<Piece>> {
             .find(|x| x.formula.per_feature == f.per_feature)
         {
             Some(x) => {
-                x.regions.push(f.conditions.clone());
+                // Opposite sectors (w and −w) have the same Gram matrix and conditions.
+                if !x.regions.contains(&f.conditions) {
+                    x.regions.push(f.conditions.clone());
+                }
                 x.samples.push((a, b));
             }
             None => out.push(Piece {

@@ -7,6 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use num_bigint::BigInt;
 use num_integer::Integer;
@@ -23,7 +24,7 @@ pub fn q(p: i64, den: i64) -> Q {
 
 /// A monomial: variables sorted by name, each with a positive exponent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Mono(Vec<(String, u32)>);
+pub struct Mono(Vec<(Arc<str>, u32)>);
 
 impl Mono {
     /// The monomial 1.
@@ -36,12 +37,12 @@ impl Mono {
         if e == 0 {
             Mono::one()
         } else {
-            Mono(vec![(name.to_string(), e)])
+            Mono(vec![(Arc::from(name), e)])
         }
     }
 
     /// The (variable, exponent) pairs in name order.
-    pub fn factors(&self) -> &[(String, u32)] {
+    pub fn factors(&self) -> &[(Arc<str>, u32)] {
         &self.0
     }
 
@@ -54,29 +55,60 @@ impl Mono {
     pub fn exponent(&self, name: &str) -> u32 {
         self.0
             .iter()
-            .find(|(v, _)| v == name)
+            .find(|(v, _)| &**v == name)
             .map_or(0, |(_, e)| *e)
     }
 
     fn mul(&self, o: &Mono) -> Mono {
-        let mut map: BTreeMap<String, u32> = self.0.iter().cloned().collect();
-        for (v, e) in &o.0 {
-            *map.entry(v.clone()).or_insert(0) += e;
+        // Merge of two name-sorted lists.
+        let mut out = Vec::with_capacity(self.0.len() + o.0.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() && j < o.0.len() {
+            match self.0[i].0.cmp(&o.0[j].0) {
+                Ordering::Less => {
+                    out.push(self.0[i].clone());
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    out.push(o.0[j].clone());
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    out.push((self.0[i].0.clone(), self.0[i].1 + o.0[j].1));
+                    i += 1;
+                    j += 1;
+                }
+            }
         }
-        Mono(map.into_iter().collect())
+        out.extend_from_slice(&self.0[i..]);
+        out.extend_from_slice(&o.0[j..]);
+        Mono(out)
     }
 
     /// `self / o` when `o` divides `self`.
     fn div(&self, o: &Mono) -> Option<Mono> {
-        let mut map: BTreeMap<String, u32> = self.0.iter().cloned().collect();
-        for (v, e) in &o.0 {
-            let x = map.get_mut(v)?;
-            if *x < *e {
+        let mut out = Vec::with_capacity(self.0.len());
+        let mut j = 0;
+        for (v, e) in &self.0 {
+            if j < o.0.len() && o.0[j].0 == *v {
+                let f = o.0[j].1;
+                if f > *e {
+                    return None;
+                }
+                if f < *e {
+                    out.push((v.clone(), e - f));
+                }
+                j += 1;
+            } else if j < o.0.len() && o.0[j].0 < *v {
                 return None;
+            } else {
+                out.push((v.clone(), *e));
             }
-            *x -= e;
         }
-        Some(Mono(map.into_iter().filter(|(_, e)| *e > 0).collect()))
+        if j < o.0.len() {
+            return None;
+        }
+        Some(Mono(out))
     }
 
     /// The greatest common divisor of two monomials.
@@ -233,17 +265,29 @@ impl Poly {
     pub fn variables(&self) -> BTreeSet<String> {
         self.terms
             .keys()
-            .flat_map(|m| m.0.iter().map(|(v, _)| v.clone()))
+            .flat_map(|m| m.0.iter().map(|(v, _)| v.to_string()))
             .collect()
     }
 
     /// `self + o`.
     pub fn add(&self, o: &Poly) -> Poly {
         let mut r = self.clone();
-        for (m, c) in &o.terms {
-            r.add_term(m.clone(), c.clone());
-        }
+        r.add_assign(o);
         r
+    }
+
+    /// `self += o` in place.
+    pub fn add_assign(&mut self, o: &Poly) {
+        for (m, c) in &o.terms {
+            self.add_term(m.clone(), c.clone());
+        }
+    }
+
+    /// `self += c · m · o` in place.
+    fn add_scaled(&mut self, c: &Q, m: &Mono, o: &Poly) {
+        for (mo, co) in &o.terms {
+            self.add_term(m.mul(mo), c * co);
+        }
     }
 
     /// `self − o`.
@@ -300,7 +344,7 @@ impl Poly {
         for (m, c) in &self.terms {
             let mut t = c.clone();
             for (v, e) in &m.0 {
-                t *= num_traits::pow(point.get(v)?.clone(), *e as usize);
+                t *= num_traits::pow(point.get(&**v)?.clone(), *e as usize);
             }
             acc += t;
         }
@@ -313,7 +357,7 @@ impl Poly {
         for (m, c) in &self.terms {
             let mut t = Poly::constant(c.clone());
             for (v, e) in &m.0 {
-                match with.get(v) {
+                match with.get(&**v) {
                     Some(p) => t = t.mul(&p.pow(*e)),
                     None => t = t.mul(&Poly::term(Mono::var(v, *e), Q::one())),
                 }
@@ -365,13 +409,14 @@ impl Poly {
         let (lm, lc) = (lm.clone(), lc.clone());
         let mut rem = self.clone();
         let mut quo = Poly::zero();
-        // Bounded: every step removes the current leading monomial of `rem`.
+        // Bounded: every step removes the current leading monomial of `rem`; the subtraction
+        // is in place so a step costs the divisor's size, not the remainder's.
+        let neg_one = -Q::one();
         while let Some((m, c)) = rem.leading() {
             let qm = m.div(&lm)?;
             let qc = c / &lc;
-            let t = Poly::term(qm, qc);
-            rem = rem.sub(&t.mul(o));
-            quo = quo.add(&t);
+            rem.add_scaled(&(&qc * &neg_one), &qm, o);
+            quo.add_term(qm, qc);
         }
         Some(quo)
     }
@@ -506,7 +551,7 @@ impl UPoly {
     pub fn from_poly(p: &Poly, name: &str) -> Option<UPoly> {
         let mut c = vec![Q::zero(); p.degree_in(name) as usize + 1];
         for (m, a) in p.terms() {
-            if m.0.iter().any(|(v, _)| v != name) {
+            if m.0.iter().any(|(v, _)| &**v != name) {
                 return None;
             }
             c[m.exponent(name) as usize] = a.clone();
@@ -520,7 +565,7 @@ pub fn coefficients_in(p: &Poly, name: &str) -> Vec<Poly> {
     let mut out = vec![Poly::zero(); p.degree_in(name) as usize + 1];
     for (m, c) in p.terms() {
         let k = m.exponent(name);
-        let rest = Mono(m.0.iter().filter(|(v, _)| v != name).cloned().collect());
+        let rest = Mono(m.0.iter().filter(|(v, _)| &**v != name).cloned().collect());
         out[k as usize].add_term(rest, c.clone());
     }
     out

@@ -324,6 +324,19 @@ fn recognise(p: &UPoly, a: Q, b: Q, dens: Option<&[BigInt]>) -> RealRoot {
     root
 }
 
+/// The index sympy's `CRootOf(poly, k)` gives this root: the number of real roots of its
+/// polynomial below it (0 for a rational root, which needs no `CRootOf`).
+pub fn crootof_index(root: &RealRoot) -> usize {
+    match root {
+        RealRoot::Rational(_) => 0,
+        RealRoot::Algebraic { poly, lo, .. } => {
+            let seq = sturm(poly);
+            let b = -root_bound(poly);
+            variations(&seq, &b).saturating_sub(variations(&seq, lo))
+        }
+    }
+}
+
 /// An upper bound on |x| over all complex roots (Cauchy): `1 + max |a_k / a_n|`.
 pub fn root_bound(p: &UPoly) -> Q {
     let c = p.coeffs();
