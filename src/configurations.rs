@@ -62,7 +62,13 @@ impl Configuration {
     /// The bias at density `s` (s/2 for dropped features, 0 otherwise).
     pub fn bias(&self, s: f64) -> Vec<f64> {
         (0..self.n())
-            .map(|i| if self.dropped.contains(&i) { s / 2.0 } else { 0.0 })
+            .map(|i| {
+                if self.dropped.contains(&i) {
+                    s / 2.0
+                } else {
+                    0.0
+                }
+            })
             .collect()
     }
 

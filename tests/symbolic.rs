@@ -72,14 +72,23 @@ fn hand_checkable_closed_forms() {
     let sm = SymbolicModel::numeric(&model, Activation::Relu, Some(b)).unwrap();
     let f = &density_formula(&sm, &Symbols::default()).unwrap()[0].formula;
     assert_eq!(f.per_feature[1], RatFunc::poly(dropped.clone()));
-    assert_eq!(f.render(&Symbols::default(), tms_exact::symbolic::print::Style::Plain), "I2*(s/3 - s^2/4)");
+    assert_eq!(
+        f.render(
+            &Symbols::default(),
+            tms_exact::symbolic::print::Style::Plain
+        ),
+        "I2*(s/3 - s^2/4)"
+    );
     // The antipodal pair W = [1, −1], b = 0: (I1 + I2) s²/6.
     let model = Model::from_rows(&[vec![1.0, -1.0]], &[0.0, 0.0]).unwrap();
     let sm = SymbolicModel::numeric(&model, Activation::Relu, None).unwrap();
     let f = &density_formula(&sm, &Symbols::default()).unwrap()[0].formula;
     assert_eq!(f.per_feature, vec![RatFunc::poly(anti.clone()); 2]);
     assert_eq!(
-        f.render(&Symbols::default(), tms_exact::symbolic::print::Style::Sympy),
+        f.render(
+            &Symbols::default(),
+            tms_exact::symbolic::print::Style::Sympy
+        ),
         "(I1 + I2)*(s**2/6)"
     );
 }
@@ -122,14 +131,46 @@ fn paper_boundaries_in_r() {
     let r = Poly::var(R);
     let lin = |a: i64, b: i64| r.scale(&q(a, 1)).add(&Poly::constant(q(b, 1)));
     let cases = [
-        (2, 1, "not-represented", "antipodal", RatFunc::new(r.scale(&q(4, 1)), lin(5, 2)), None),
-        (2, 1, "dedicated", "antipodal", RatFunc::new(Poly::constant(q(4, 1)), lin(2, 5)), None),
-        (3, 2, "not-represented", "antipodal", RatFunc::new(r.scale(&q(4, 1)), lin(5, 2)), None),
-        (3, 2, "others-antipodal", "not-represented", RatFunc::new(r.scale(&q(4, 1)), lin(3, 4)), Some(q(4, 1))),
+        (
+            2,
+            1,
+            "not-represented",
+            "antipodal",
+            RatFunc::new(r.scale(&q(4, 1)), lin(5, 2)),
+            None,
+        ),
+        (
+            2,
+            1,
+            "dedicated",
+            "antipodal",
+            RatFunc::new(Poly::constant(q(4, 1)), lin(2, 5)),
+            None,
+        ),
+        (
+            3,
+            2,
+            "not-represented",
+            "antipodal",
+            RatFunc::new(r.scale(&q(4, 1)), lin(5, 2)),
+            None,
+        ),
+        (
+            3,
+            2,
+            "others-antipodal",
+            "not-represented",
+            RatFunc::new(r.scale(&q(4, 1)), lin(3, 4)),
+            Some(q(4, 1)),
+        ),
     ];
     for (n, m, a, b, want, hi) in cases {
-        let d = difference(&find(n, m, a).unwrap(), &find(n, m, b).unwrap(), Activation::Relu)
-            .unwrap();
+        let d = difference(
+            &find(n, m, a).unwrap(),
+            &find(n, m, b).unwrap(),
+            Activation::Relu,
+        )
+        .unwrap();
         let sb = boundary_symbolic(&d).unwrap();
         assert_eq!(sb.branches.len(), 1, "{a}/{b}");
         assert_eq!(sb.branches[0].density, want, "{a}/{b}");
@@ -162,7 +203,12 @@ fn paper_boundaries_in_r() {
         }
     }
     // dedicated vs not-represented: a tie at r = 1, no boundary density otherwise.
-    let d = difference(&find(2, 1, "dedicated").unwrap(), &find(2, 1, "not-represented").unwrap(), Activation::Relu).unwrap();
+    let d = difference(
+        &find(2, 1, "dedicated").unwrap(),
+        &find(2, 1, "not-represented").unwrap(),
+        Activation::Relu,
+    )
+    .unwrap();
     let sb = boundary_symbolic(&d).unwrap();
     assert_eq!(sb.ties, vec![RealRoot::Rational(q(1, 1))]);
     assert!(sb.branches.iter().all(|b| b.valid.is_empty()));
@@ -183,7 +229,10 @@ fn roots_against_known_roots() {
     assert_eq!(roots, want);
     let all = real_roots(&u, &q(-4, 1), &q(4, 1), false, false).unwrap();
     assert_eq!(all.len(), 8);
-    assert_eq!(all[7].decimal(40), "1.7320508075688772935274463415058723669428");
+    assert_eq!(
+        all[7].decimal(40),
+        "1.7320508075688772935274463415058723669428"
+    );
     assert_eq!(all[0].decimal(5), "-1.73205");
     // Chebyshev T_9: roots cos((2k−1)π/18), all simple and irrational but one (0).
     let mut t0 = Poly::one();
@@ -198,7 +247,11 @@ fn roots_against_known_roots() {
     assert_eq!(roots.len(), 9);
     for (k, r) in roots.iter().enumerate() {
         let want = (std::f64::consts::PI * (2.0 * (9 - k) as f64 - 1.0) / 18.0).cos();
-        assert!((r.to_f64() - want).abs() < 1e-15, "{k}: {} vs {want}", r.to_f64());
+        assert!(
+            (r.to_f64() - want).abs() < 1e-15,
+            "{k}: {} vs {want}",
+            r.to_f64()
+        );
     }
     assert_eq!(roots[4], RealRoot::Rational(q(0, 1)));
     // A double root is found once (squarefree part).
@@ -269,9 +322,14 @@ fn piecewise_in_density() {
             .find(|p| p.lo.lower() <= &sq && &sq <= p.hi.upper())
             .unwrap();
         let bias = [sv - 0.5, 0.25 - 0.75 * sv];
-        let m = model.clone().with_b(nalgebra::DVector::from_column_slice(&bias)).unwrap();
+        let m = model
+            .clone()
+            .with_b(nalgebra::DVector::from_column_slice(&bias))
+            .unwrap();
         let imp = [1.0, 0.75];
-        let want = exact_loss(&m, &objective(2, sv, &imp, Activation::Relu)).unwrap().loss;
+        let want = exact_loss(&m, &objective(2, sv, &imp, Activation::Relu))
+            .unwrap()
+            .loss;
         let got = piece
             .formula
             .eval(&density_point(sv), &[exact(imp[0]), exact(imp[1])])
@@ -358,10 +416,16 @@ fn point_on_a_region_boundary_is_reported_with_adjacent_formulas() {
     // With the biases fixed at 0 (McGrath's setting) the antipodal point is still on a
     // boundary (w1 + w2 = 0), while W = [1, −1/2] is inside a region.
     let (sm, point) = SymbolicModel::weights(&model, Activation::Relu, true).unwrap();
-    assert!(matches!(locate(&sm, &point, &Symbols::default()).unwrap(), Located::OnBoundary { .. }));
+    assert!(matches!(
+        locate(&sm, &point, &Symbols::default()).unwrap(),
+        Located::OnBoundary { .. }
+    ));
     let model = Model::from_rows(&[vec![1.0, -0.5]], &[0.0, 0.0]).unwrap();
     let (sm, point) = SymbolicModel::weights(&model, Activation::Relu, true).unwrap();
-    assert!(matches!(locate(&sm, &point, &Symbols::default()).unwrap(), Located::Inside(_)));
+    assert!(matches!(
+        locate(&sm, &point, &Symbols::default()).unwrap(),
+        Located::Inside(_)
+    ));
 }
 
 #[test]
@@ -373,7 +437,11 @@ fn mcgrath_pieces_cover_the_plane_and_equal_the_engine() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for _ in 0..200 {
         let w1 = rng.random_range(-64i32..=64) as f64 / 16.0;
-        let w2 = if rng.random::<f64>() < 0.1 { 0.0 } else { rng.random_range(-64i32..=64) as f64 / 16.0 };
+        let w2 = if rng.random::<f64>() < 0.1 {
+            0.0
+        } else {
+            rng.random_range(-64i32..=64) as f64 / 16.0
+        };
         if w1 + w2 == 0.0 && w1 != 0.0 {
             continue; // the antidiagonal: a boundary between sectors
         }
@@ -382,7 +450,11 @@ fn mcgrath_pieces_cover_the_plane_and_equal_the_engine() {
         p.insert("w2".into(), exact(w2));
         let inside: Vec<&mcgrath::Piece> = pieces
             .iter()
-            .filter(|pc| pc.regions.iter().any(|r| r.iter().all(|c| c.holds(&p) == Some(true))))
+            .filter(|pc| {
+                pc.regions
+                    .iter()
+                    .any(|r| r.iter().all(|c| c.holds(&p) == Some(true)))
+            })
             .collect();
         assert_eq!(inside.len(), 1, "w = ({w1}, {w2})");
         let sv = dyadic01(&mut rng);
@@ -391,7 +463,10 @@ fn mcgrath_pieces_cover_the_plane_and_equal_the_engine() {
         let model = Model::from_rows(&[vec![w1, w2]], &[0.0, 0.0]).unwrap();
         let obj = objective(2, sv, &imp, Activation::Relu);
         let want = exact_loss(&model, &obj).unwrap().loss;
-        let got = inside[0].formula.eval(&p, &[exact(imp[0]), exact(imp[1])]).unwrap();
+        let got = inside[0]
+            .formula
+            .eval(&p, &[exact(imp[0]), exact(imp[1])])
+            .unwrap();
         assert_eq!(got, want, "w = ({w1}, {w2}), s = {sv}");
         // And the numeric engine (f64 closed form).
         let closed = loss::loss(&model, &obj).unwrap().loss;
@@ -403,7 +478,10 @@ fn mcgrath_pieces_cover_the_plane_and_equal_the_engine() {
 #[test]
 fn clashing_and_reserved_symbols_are_refused() {
     let taken: std::collections::BTreeSet<String> = ["w1".to_string()].into();
-    let s = |d: &str, p: &str| Symbols { density: d.into(), importance_prefix: p.into() };
+    let s = |d: &str, p: &str| Symbols {
+        density: d.into(),
+        importance_prefix: p.into(),
+    };
     assert!(s("s", "I").check(2, &taken).is_ok());
     assert!(s("I1", "I").check(2, &taken).is_err());
     assert!(s("w1", "I").check(2, &taken).is_err());

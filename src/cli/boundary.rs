@@ -45,7 +45,12 @@ pub struct BoundaryArgs {
     pub between: String,
     /// Importance of the extra feature, exact: "1", "0.25" or "3/2" (prints the boundary
     /// densities)
-    #[arg(long, value_name = "R", conflicts_with = "symbolic")]
+    #[arg(
+        long,
+        value_name = "R",
+        conflicts_with = "symbolic",
+        allow_hyphen_values = true
+    )]
     pub r: Option<String>,
     /// The boundary as a rational function of r (the default without --r)
     #[arg(long)]
@@ -131,7 +136,11 @@ pub fn run(args: &BoundaryArgs, out: &mut dyn Write) -> Result<()> {
         )));
     }
     let diff = difference(&ca, &cb, Activation::Relu)?;
-    let style = if args.sympy { Style::Sympy } else { Style::Plain };
+    let style = if args.sympy {
+        Style::Sympy
+    } else {
+        Style::Plain
+    };
     let mut text = String::new();
     match &args.r {
         Some(rs) => {

@@ -174,12 +174,21 @@ fn on_boundary(
             )
         })
         .collect();
+    let mut list = adj.join("; ");
+    // A line of megabytes helps nobody: beyond this the formulas are left out (the count
+    // and the vanishing forms still say where the point is).
+    const MAX_LINE: usize = 20_000;
+    if list.len() > MAX_LINE {
+        list = format!(
+            "left out ({} characters; move the point into a region, or use --fix-bias)",
+            list.len()
+        );
+    }
     Error::invalid(format!(
         "the model's point is on a region boundary ({}), where the loss has no single region \
-         formula; the {} adjacent regions: {}",
+         formula; the {} adjacent regions: {list}",
         f.join(", "),
         adjacent.len(),
-        adj.join("; ")
     ))
 }
 
@@ -290,7 +299,10 @@ fn render_density(pieces: &[DensityPiece], symbols: &Symbols, style: Style) -> S
                     )
                 })
                 .collect();
-            format!("L = \\begin{{cases}} {} \\end{{cases}}\n", rows.join(" \\\\ "))
+            format!(
+                "L = \\begin{{cases}} {} \\end{{cases}}\n",
+                rows.join(" \\\\ ")
+            )
         }
         Style::Plain => pieces
             .iter()

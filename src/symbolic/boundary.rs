@@ -34,7 +34,9 @@ pub fn config_loss(c: &Configuration, act: Activation) -> Result<Poly> {
 /// `L_a − L_b` as a polynomial in `s` and `r`.
 pub fn difference(a: &Configuration, b: &Configuration, act: Activation) -> Result<Poly> {
     if (a.n(), a.m()) != (b.n(), b.m()) {
-        return Err(Error::invalid("the two configurations have different shapes"));
+        return Err(Error::invalid(
+            "the two configurations have different shapes",
+        ));
     }
     Ok(config_loss(a, act)?.sub(&config_loss(b, act)?))
 }
@@ -126,9 +128,7 @@ pub fn boundary_symbolic(diff: &Poly) -> Result<SymbolicBoundary> {
         .map(|c| UPoly::from_poly(c, R))
         .collect::<Option<_>>()
         .ok_or_else(|| Error::invalid("the loss difference has symbols other than s and r"))?;
-    let g = coeffs
-        .iter()
-        .fold(UPoly::new(vec![]), |acc, c| acc.gcd(c));
+    let g = coeffs.iter().fold(UPoly::new(vec![]), |acc, c| acc.gcd(c));
     let big = |p: &UPoly| root_bound(p);
     let ties = if g.degree().unwrap_or(0) > 0 {
         real_roots(&g, &Q::zero(), &big(&g), false, false)?
@@ -151,13 +151,9 @@ pub fn boundary_symbolic(diff: &Poly) -> Result<SymbolicBoundary> {
             out.branches.push(Branch { density, valid });
         }
         _ => {
-            out.implicit = Some(
-                prim.iter()
-                    .enumerate()
-                    .fold(Poly::zero(), |acc, (k, c)| {
-                        acc.add(&c.to_poly(R).mul(&Poly::var("s").pow(k as u32)))
-                    }),
-            );
+            out.implicit = Some(prim.iter().enumerate().fold(Poly::zero(), |acc, (k, c)| {
+                acc.add(&c.to_poly(R).mul(&Poly::var("s").pow(k as u32)))
+            }));
         }
     }
     Ok(out)
@@ -175,10 +171,7 @@ fn validity(d0: &UPoly, d1: &UPoly) -> Result<Vec<Interval>> {
     );
     // Critical points: positive roots of d0, d1, d0 + d1, each tagged by what happens there.
     let mut crit: Vec<(RealRoot, bool)> = Vec::new(); // (root, s = 1 there)
-    let prod = d0
-        .to_poly(R)
-        .mul(&d1.to_poly(R))
-        .mul(&sum.to_poly(R));
+    let prod = d0.to_poly(R).mul(&d1.to_poly(R)).mul(&sum.to_poly(R));
     let prod = UPoly::from_poly(&prod, R).expect("univariate");
     if prod.degree().unwrap_or(0) > 0 {
         let hi = root_bound(&prod);
@@ -252,7 +245,11 @@ fn vanishes(p: &UPoly, root: &RealRoot) -> bool {
             // The root is a root of g iff g changes sign (or vanishes) on the isolating interval.
             let seq = sturm(&g.squarefree());
             let v = |x: &Q| {
-                let s: Vec<i32> = seq.iter().map(|q| q.sign_at(x)).filter(|&x| x != 0).collect();
+                let s: Vec<i32> = seq
+                    .iter()
+                    .map(|q| q.sign_at(x))
+                    .filter(|&x| x != 0)
+                    .collect();
                 s.windows(2).filter(|w| w[0] != w[1]).count()
             };
             v(lo) > v(hi)
@@ -291,7 +288,10 @@ mod tests {
         let sb = boundary_symbolic(&d).unwrap();
         assert_eq!(sb.branches.len(), 1);
         let r = Poly::var(R);
-        let want = RatFunc::new(r.scale(&q(4, 1)), r.scale(&q(5, 1)).add(&Poly::constant(q(2, 1))));
+        let want = RatFunc::new(
+            r.scale(&q(4, 1)),
+            r.scale(&q(5, 1)).add(&Poly::constant(q(2, 1))),
+        );
         assert_eq!(sb.branches[0].density, want);
         assert_eq!(sb.branches[0].valid.len(), 1);
         assert_eq!(sb.branches[0].valid[0].hi, End::Infinity);

@@ -134,7 +134,9 @@ impl SymbolicModel {
     pub fn new(gram: Vec<Vec<Poly>>, bias: Vec<Poly>, activation: SymActivation) -> Result<Self> {
         let n = bias.len();
         if n == 0 || gram.len() != n || gram.iter().any(|r| r.len() != n) {
-            return Err(Error::invalid("M must be n×n and b must have n entries, n ≥ 1"));
+            return Err(Error::invalid(
+                "M must be n×n and b must have n entries, n ≥ 1",
+            ));
         }
         Ok(SymbolicModel {
             gram,
@@ -186,7 +188,10 @@ impl SymbolicModel {
         let mut w = vec![vec![Poly::zero(); n]; m];
         for (h, row) in w.iter_mut().enumerate() {
             for (j, e) in row.iter_mut().enumerate() {
-                *e = sym(wname("w", if m == 1 { j } else { h }, j, m == 1), model.w()[(h, j)])?;
+                *e = sym(
+                    wname("w", if m == 1 { j } else { h }, j, m == 1),
+                    model.w()[(h, j)],
+                )?;
             }
         }
         let read: Vec<Vec<Poly>> = match model.w_out() {
@@ -213,9 +218,7 @@ impl SymbolicModel {
         let gram = (0..n)
             .map(|i| {
                 (0..n)
-                    .map(|j| {
-                        (0..m).fold(Poly::zero(), |acc, h| acc.add(&read[i][h].mul(&w[h][j])))
-                    })
+                    .map(|j| (0..m).fold(Poly::zero(), |acc, h| acc.add(&read[i][h].mul(&w[h][j]))))
                     .collect()
             })
             .collect();
@@ -255,12 +258,16 @@ impl SymbolicModel {
         let n = self.n();
         let mut total = 0.0;
         for i in 0..n {
-            let t: Vec<f64> = self.gram[i].iter().map(|c| c.len() as f64).collect();
-            let tb = self.bias[i].len().max(1) as f64;
+            let t: Vec<f64> = self.gram[i].iter().map(|c| c.num_terms() as f64).collect();
+            let tb = self.bias[i].num_terms().max(1) as f64;
             // Over sets A: 2^|A| vertices, each a power k+2 of a (1 + Σ terms)-term sum.
             for mask in 0usize..(1 << n) {
                 let k = mask.count_ones() as i32;
-                let terms: f64 = tb + (0..n).filter(|j| mask >> j & 1 == 1).map(|j| t[j]).sum::<f64>();
+                let terms: f64 = tb
+                    + (0..n)
+                        .filter(|j| mask >> j & 1 == 1)
+                        .map(|j| t[j])
+                        .sum::<f64>();
                 let d = (k + 2) as f64;
                 total += 2f64.powi(k) * binomial(terms + d - 1.0, d).min(1e12);
             }
@@ -280,9 +287,7 @@ fn exact_gram(model: &Model) -> Result<Vec<Vec<Q>>> {
     (0..n)
         .map(|i| {
             (0..n)
-                .map(|j| {
-                    (0..m).try_fold(Q::zero(), |acc, h| Ok(acc + read(i, h)? * w(h, j)?))
-                })
+                .map(|j| (0..m).try_fold(Q::zero(), |acc, h| Ok(acc + read(i, h)? * w(h, j)?)))
                 .collect()
         })
         .collect()
@@ -528,9 +533,7 @@ fn formula_at(
         let nzrow: Vec<usize> = (0..n).filter(|&j| kept[j]).collect();
         let own_factor = kept[i];
         // Common denominator G = Π_{j kept} M_ij · M_ii^[i kept].
-        let mut g = nzrow
-            .iter()
-            .fold(Poly::one(), |acc, &j| acc.mul(&row[j]));
+        let mut g = nzrow.iter().fold(Poly::one(), |acc, &j| acc.mul(&row[j]));
         if own_factor {
             g = g.mul(&row[i]);
         }
@@ -610,10 +613,11 @@ fn simplify(conds: Vec<Condition>) -> Vec<Condition> {
         }
     };
     for c in conds {
-        let single = c.poly.len() == 1;
-        let nonneg = c.poly.terms().all(|(m, k)| {
-            k.is_positive() && m.factors().iter().all(|(_, e)| e % 2 == 0)
-        });
+        let single = c.poly.num_terms() == 1;
+        let nonneg = c
+            .poly
+            .terms()
+            .all(|(m, k)| k.is_positive() && m.factors().iter().all(|(_, e)| e % 2 == 0));
         // Even powers with positive coefficients and a positive constant: always > 0.
         if nonneg && c.rel != Rel::Zero && c.poly.terms().any(|(m, _)| m.degree() == 0) {
             continue;
@@ -712,7 +716,11 @@ fn cut_moments(
         }
     }
     // Π(±c_j) = (±1)^k Πc.
-    let prod_sign = if neg && k % 2 == 1 { -Q::one() } else { Q::one() };
+    let prod_sign = if neg && k % 2 == 1 {
+        -Q::one()
+    } else {
+        Q::one()
+    };
     let fk2 = factorial(k + 2);
     let ci = |o: usize| &row[c.nz[o]];
     let f2 = {
@@ -889,11 +897,9 @@ pub fn density_formula(model: &SymbolicModel, symbols: &Symbols) -> Result<Vec<D
             }
         }
     }
-    let product = forms
-        .iter()
-        .fold(UPoly::new(vec![Q::one()]), |a, f| {
-            UPoly::from_poly(&a.to_poly(s).mul(&f.to_poly(s)), s).expect("univariate")
-        });
+    let product = forms.iter().fold(UPoly::new(vec![Q::one()]), |a, f| {
+        UPoly::from_poly(&a.to_poly(s).mul(&f.to_poly(s)), s).expect("univariate")
+    });
     let (zero, one) = (Q::zero(), Q::one());
     let mut breaks: Vec<RealRoot> = vec![RealRoot::Rational(zero.clone())];
     if product.degree().unwrap_or(0) > 0 {

@@ -8,8 +8,9 @@
 //! continuous); the axes are strata where a Gram entry vanishes and have their own formulas.
 //! Sectors with the same formula (the loss is even in w) are merged.
 
-use super::formula::{locate, Condition, Located, Point, RegionFormula, SymActivation,
-    SymbolicModel, Symbols};
+use super::formula::{
+    locate, Condition, Located, Point, RegionFormula, SymActivation, SymbolicModel, Symbols,
+};
 use super::poly::{Poly, Q};
 use super::print::Style;
 use crate::error::{Error, Result};

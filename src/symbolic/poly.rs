@@ -219,7 +219,7 @@ impl Poly {
     }
 
     /// Number of terms.
-    pub fn len(&self) -> usize {
+    pub fn num_terms(&self) -> usize {
         self.terms.len()
     }
 
@@ -580,7 +580,7 @@ mod tests {
         let x = Poly::var("x");
         let y = Poly::var("y");
         let a = x.add(&y).pow(3);
-        assert_eq!(a.len(), 4);
+        assert_eq!(a.num_terms(), 4);
         let b = x.sub(&y);
         let prod = a.mul(&b);
         assert_eq!(prod.div_exact(&b), Some(a.clone()));

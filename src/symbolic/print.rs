@@ -151,9 +151,13 @@ pub fn ratfunc(r: &RatFunc, style: Style) -> String {
     if style == Style::Latex {
         return format!("\\frac{{{n}}}{{{d}}}");
     }
-    let n = if num.len() > 1 { paren(&n, style) } else { n };
+    let n = if num.num_terms() > 1 {
+        paren(&n, style)
+    } else {
+        n
+    };
     // A single term with a coefficient or a product needs parentheses after '/'.
-    let d_simple = den.len() == 1 && !d.contains(['*', '/']);
+    let d_simple = den.num_terms() == 1 && !d.contains(['*', '/']);
     let d = if d_simple { d } else { paren(&d, style) };
     format!("{n}/{d}")
 }
@@ -193,11 +197,6 @@ pub fn rational(x: &Q, style: Style) -> String {
         }
         _ => format!("{}/{}", x.numer(), x.denom()),
     }
-}
-
-/// `true` when a polynomial prints as a single factor that needs no parentheses.
-pub fn is_atomic(p: &Poly) -> bool {
-    p.len() == 1 && p.leading().is_some_and(|(_, c)| c.is_one()) || p.is_zero()
 }
 
 #[cfg(test)]

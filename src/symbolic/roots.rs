@@ -1,7 +1,6 @@
 //! Exact real-root isolation of univariate rational polynomials: Sturm sequences and rational
 //! bisection, rational roots recognised exactly, any root refined to any number of digits.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use num_bigint::BigInt;
@@ -58,33 +57,6 @@ impl RealRoot {
                 *lo = mid;
             } else {
                 *hi = mid;
-            }
-        }
-    }
-
-    /// Compares the root with a rational (refining as needed).
-    pub fn cmp_rational(&mut self, x: &Q) -> Ordering {
-        loop {
-            match self {
-                RealRoot::Rational(r) => return Ord::cmp(&*r, x),
-                RealRoot::Algebraic { poly, lo, hi } => {
-                    if x <= lo {
-                        return Ordering::Greater;
-                    }
-                    if x >= hi {
-                        return Ordering::Less;
-                    }
-                    if poly.sign_at(x) == 0 {
-                        return Ordering::Equal;
-                    }
-                    // x inside: the root lies on the side where the sign changes.
-                    if poly.sign_at(x) == poly.sign_at(lo) {
-                        *lo = x.clone();
-                        return Ordering::Greater;
-                    }
-                    *hi = x.clone();
-                    return Ordering::Less;
-                }
             }
         }
     }
@@ -232,9 +204,7 @@ pub fn real_roots(
     let mut last = None;
     for (x, closed) in [(lo, lo_closed), (hi, hi_closed)] {
         if sf.sign_at(x) == 0 {
-            sf = sf
-                .div_rem(&UPoly::new(vec![-x.clone(), Q::one()]))
-                .0;
+            sf = sf.div_rem(&UPoly::new(vec![-x.clone(), Q::one()])).0;
             if closed {
                 if x == lo {
                     out.push(RealRoot::Rational(x.clone()));
@@ -253,14 +223,7 @@ pub fn real_roots(
     Ok(out)
 }
 
-fn isolate(
-    p: &UPoly,
-    seq: &[UPoly],
-    a: Q,
-    b: Q,
-    dens: Option<&[BigInt]>,
-    out: &mut Vec<RealRoot>,
-) {
+fn isolate(p: &UPoly, seq: &[UPoly], a: Q, b: Q, dens: Option<&[BigInt]>, out: &mut Vec<RealRoot>) {
     let count = variations(seq, &a).saturating_sub(variations(seq, &b));
     if count == 0 {
         return;
