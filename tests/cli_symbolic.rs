@@ -528,7 +528,7 @@ fn bad_input_is_one_line_exit_2() {
         ),
         (
             vec!["formula", big.to_str().unwrap(), "--weights"],
-            "monomials",
+            "monomial operations",
         ),
         (
             vec!["formula", "--config", "bogus"],

@@ -234,10 +234,12 @@ fn check_line(
         ""
     };
     Ok(format!(
-        "check: at {} = {} and the file's importances this equals the exact rational loss {}{mean}\n",
+        "check: at {} = {} (the f64's exact value) and the file's importances this equals the \
+         exact rational loss {} = {:.17e}{mean}\n",
         symbols.density,
-        print::rational(&exact(dens[0])?, Style::Plain),
-        fraction_string(&want)
+        dens[0],
+        fraction_string(&want),
+        crate::integrals::rational::to_f64(&want)
     ))
 }
 

@@ -12,16 +12,23 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use num_bigint::BigInt;
 use num_traits::{One, Signed, Zero};
 
-use super::poly::{Poly, UPoly, Q};
+use super::poly::{Mono, Poly, UPoly, Q};
 use super::print::{self, Style};
 use super::ratfunc::RatFunc;
 use super::roots::{real_roots, RealRoot};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Model};
 
-/// Most monomials the expansion may produce (an estimate computed before expanding). Measured
-/// here: n = 4, m = 2 with every entry of W and b a symbol is ~4·10⁴ and takes ~1 s.
-pub const MAX_MONOMIALS: f64 = 2.0e5;
+/// Most monomial operations the expansion may cost (the estimate
+/// [`SymbolicModel::expansion_size`], computed before expanding), about 1.5 µs each here
+/// (release, 2 shared cores): n = 4, m = 2 with every entry of W and b a symbol costs 0.4 s;
+/// n = 5, m = 2 (estimate 4.5·10⁶) 16–22 s; numeric W (the density polynomial) n = 8 1.6 s and
+/// n = 10 (1.2·10⁷) 19 s. The limit keeps a request to a few seconds.
+pub const MAX_MONOMIALS: f64 = 4.0e6;
+
+/// Monomial operations charged per cube vertex besides its power (measured: the numeric
+/// n = 10 density polynomial costs as much as 21 monomials per vertex).
+const VERTEX_OVERHEAD: f64 = 20.0;
 
 /// A point: values of symbols.
 pub type Point = BTreeMap<String, Q>;
@@ -253,23 +260,24 @@ impl SymbolicModel {
             .collect()
     }
 
-    /// An upper estimate of the monomials the expansion produces (see [`MAX_MONOMIALS`]).
+    /// An upper estimate of the monomials the expansion produces (see [`MAX_MONOMIALS`]):
+    /// over outputs i and active sets A, `2^|A|` vertex values, each a power `|A| + 2` of a sum
+    /// of at most `t` distinct monomials (those of `b_i` and `M_ij`, j ∈ A), which has at most
+    /// `C(t + |A| + 1, |A| + 2)` monomials.
     pub fn expansion_size(&self) -> f64 {
         let n = self.n();
         let mut total = 0.0;
         for i in 0..n {
-            let t: Vec<f64> = self.gram[i].iter().map(|c| c.num_terms() as f64).collect();
-            let tb = self.bias[i].num_terms().max(1) as f64;
-            // Over sets A: 2^|A| vertices, each a power k+2 of a (1 + Σ terms)-term sum.
             for mask in 0usize..(1 << n) {
                 let k = mask.count_ones() as i32;
-                let terms: f64 = tb
-                    + (0..n)
-                        .filter(|j| mask >> j & 1 == 1)
-                        .map(|j| t[j])
-                        .sum::<f64>();
+                let mut monos: HashSet<&Mono> = self.bias[i].terms().map(|(m, _)| m).collect();
+                for j in (0..n).filter(|j| mask >> j & 1 == 1) {
+                    monos.extend(self.gram[i][j].terms().map(|(m, _)| m));
+                }
+                let t = monos.len().max(1) as f64;
                 let d = (k + 2) as f64;
-                total += 2f64.powi(k) * binomial(terms + d - 1.0, d).min(1e12);
+                // + a fixed overhead per vertex (set bookkeeping, the density polynomial).
+                total += 2f64.powi(k) * (binomial(t + d - 1.0, d).min(1e12) + VERTEX_OVERHEAD);
             }
         }
         total
@@ -783,9 +791,9 @@ fn check_size(model: &SymbolicModel) -> Result<()> {
     let size = model.expansion_size();
     if size > MAX_MONOMIALS {
         return Err(Error::TooLarge(format!(
-            "expanding this formula would produce about {size:.2e} monomials (n = {}, {} \
-             symbols); the limit is {MAX_MONOMIALS:.0e}; fix more entries (numbers instead of \
-             symbols) or use a smaller model",
+            "expanding this formula would cost about {size:.2e} monomial operations (n = {}, \
+             {} symbols; ~1.5 µs each); the limit is {MAX_MONOMIALS:.1e}; fix more entries \
+             (numbers instead of symbols) or use a smaller model",
             model.n(),
             model.variables().len()
         )));
