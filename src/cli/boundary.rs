@@ -213,6 +213,12 @@ pub fn run(args: &BoundaryArgs, out: &mut dyn Write) -> Result<()> {
                     ));
                 }
             }
+            if !args.sympy && sb.branches.is_empty() && sb.implicit.is_none() {
+                text.push_str(
+                    "the losses differ at every density in (0, 1] (except where they tie \
+                     everywhere, below): no boundary\n",
+                );
+            }
             if !args.sympy {
                 for t in &sb.ties {
                     text.push_str(&format!(
