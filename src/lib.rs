@@ -41,6 +41,7 @@
 //! * a new **output format**: a reader or writer in [`io`], writing atomically
 //!   ([`io::write_atomic`]).
 
+pub mod configurations;
 pub mod data;
 pub mod dual;
 pub mod error;
@@ -62,6 +63,7 @@ pub mod route;
 pub mod settings;
 pub mod shape;
 pub mod surface;
+pub mod symbolic;
 pub mod tolerance;
 pub mod train;
 pub mod verify;

@@ -13,6 +13,8 @@ use tms_exact::objective::Objective;
 use tms_exact::settings::{DataSettings, SearchSettings};
 use tms_exact::shape::Shape;
 
+mod boundary;
+mod formula;
 mod geometry;
 mod loss;
 mod minimize;
@@ -48,6 +50,11 @@ pub enum Command {
     /// Per-feature geometry of a model (norms, superposition, dimensionality), its shape
     /// (regular polygons, common polytopes) and a picture of the feature directions.
     Geometry(geometry::GeometryArgs),
+    /// Print the loss as a formula: a polynomial in the density, a rational function of the
+    /// weights in a region, or McGrath's n = 2, m = 1 piecewise formula (plain, LaTeX, sympy).
+    Formula(formula::FormulaArgs),
+    /// The phase boundary between two fixed configurations, exactly (roots or a formula in r).
+    Boundary(boundary::BoundaryArgs),
 }
 
 /// Runs a parsed command line, writing results to `out`.
@@ -59,6 +66,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Verify(args) => verify::run(&args, out),
         Command::Surface(args) => surface::run(&args, out),
         Command::Geometry(args) => geometry::run(&args, out),
+        Command::Formula(args) => formula::run(&args, out),
+        Command::Boundary(args) => boundary::run(&args, out),
     }
 }
 
