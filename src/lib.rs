@@ -23,6 +23,7 @@ pub mod integrals;
 pub mod io;
 pub mod loss;
 pub mod model;
+pub mod onedim_route;
 pub mod optimize;
 pub mod tolerance;
 pub mod train;

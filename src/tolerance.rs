@@ -50,3 +50,12 @@ pub const VERDICT_LOSS_FLOOR: f64 = 1e-12;
 
 /// A gradient norm this small counts as a critical point.
 pub const CRITICAL_GRAD: f64 = 1e-8;
+
+// ---- one-dimensional route (src/onedim_route.rs, src/integrals/onedim.rs) ----
+
+/// Default relative error target of the one-dimensional route.
+pub const ONEDIM_DEFAULT_TOL: f64 = 1e-10;
+
+/// Smallest relative tolerance the one-dimensional route accepts: its rounding alone is
+/// about n·ε relative, with ε ≈ 2.2e-16.
+pub const ONEDIM_MIN_TOL: f64 = 1e-13;

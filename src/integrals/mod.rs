@@ -7,6 +7,7 @@
 
 pub mod cutcube;
 pub mod montecarlo;
+pub mod onedim;
 pub mod quadrature;
 pub mod rational;
 
