@@ -56,6 +56,9 @@ const GRID_MAX_STEPS: usize = 420;
 /// cancel there); 30 terms reach 2³⁰/30! ≈ 4e-24.
 const TAYLOR_RADIUS_SQ: f64 = 4.0;
 const TAYLOR_TERMS: usize = 30;
+/// The phases `e^{i t c}` advance by one multiplication per node and are recomputed exactly
+/// every this many nodes (each step adds about 3ε relative error).
+const RESYNC: usize = 16;
 
 /// One output's pre-activation `f = b + Σ_j c_j x_j`, and which feature is its own.
 #[derive(Debug, Clone, Copy)]
@@ -227,13 +230,27 @@ fn uwv(s: C) -> (C, C, C) {
     }
 }
 
-/// u only (the loss-only path does not need w, v).
+/// [`uwv`] with `e = e^s` supplied (from the rotation recurrence of the node loop).
 #[inline]
-fn u_only(s: C) -> C {
+fn uwv_with(s: C, e: C) -> (C, C, C) {
+    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
+        uwv(s)
+    } else {
+        let inv = 1.0 / s;
+        let u = (e - 1.0) * inv;
+        let w = (e * (s - 1.0) + 1.0) * inv * inv;
+        let v = (e * (s * s - 2.0 * s + 2.0) - 2.0) * inv * inv * inv;
+        (u, w, v)
+    }
+}
+
+/// u only, with `e = e^s` supplied (the loss-only path does not need w, v).
+#[inline]
+fn u_with(s: C, e: C) -> C {
     if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
         uwv(s).0
     } else {
-        (s.exp() - 1.0) / s
+        (e - 1.0) / s
     }
 }
 
@@ -866,11 +883,23 @@ impl<'a> Fourier<'a> {
         let mut pre = vec![one_c(); no + 1];
         let mut suf = vec![one_c(); no + 1];
         let norm1 = |z: C| z.re.abs() + z.im.abs();
+        // Phases of the others' factors (then the own one), their one-node steps, e^{σc}.
+        let all: Vec<&Member> = self.others.iter().chain(self.own.iter()).collect();
+        let steps: Vec<C> = all.iter().map(|m| C::from_polar(1.0, self.h * m.c)).collect();
+        let mut rot = vec![C::new(1.0, 0.0); all.len()];
+        let drift = 3.0 * RESYNC as f64 * n_members as f64;
         for kk in 0..=k_max {
             let t = kk as f64 * self.h;
             let z = C::new(self.sigma, t);
             let wgt = self.h / std::f64::consts::PI * if kk == 0 { 0.5 } else { 1.0 };
-            let rel = eps * (n_members as f64 + 10.0 + 2.0 * t * self.abs_sum);
+            let rel = eps * (n_members as f64 + 10.0 + drift + 2.0 * t * self.abs_sum);
+            for (r, (m, st)) in rot.iter_mut().zip(all.iter().zip(&steps)) {
+                *r = if kk % RESYNC == 0 {
+                    C::from_polar(1.0, t * m.c)
+                } else {
+                    *r * st
+                };
+            }
             let eb = (z * b).exp();
             let z1 = 1.0 / z;
             let k0 = eb * z1;
@@ -878,18 +907,19 @@ impl<'a> Fourier<'a> {
             let k2 = 2.0 * k1 * z1;
             for (k, m) in self.others.iter().enumerate() {
                 let s = z * m.c;
+                let e = m.e * rot[k];
                 if gradient {
-                    let (u, w, _) = uwv(s);
+                    let (u, w, _) = uwv_with(s, e);
                     phi[k] = m.p * u;
                     psi[k] = m.p * w;
                 } else {
-                    phi[k] = m.p * u_only(s);
+                    phi[k] = m.p * u_with(s, e);
                 }
                 pre[k + 1] = pre[k].times_factor(C::new(m.q, 0.0), phi[k]);
             }
             let p_oth = pre[no];
             let own_f = self.own.as_ref().map(|m| {
-                let (u, w, v) = uwv(z * m.c);
+                let (u, w, v) = uwv_with(z * m.c, m.e * rot[no]);
                 (C::new(m.q, 0.0), m.p * u, m.p * w, m.p * v)
             });
             let p_all = match own_f {
