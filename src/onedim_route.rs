@@ -57,7 +57,11 @@ pub fn loss(model: &Model, obj: &Objective, tol: f64) -> Result<Value> {
 
 /// The loss and its gradient in [`Model::to_vec`]'s layout. The third value bounds the error
 /// of every gradient entry (absolute, largest over entries).
-pub fn loss_and_gradient(model: &Model, obj: &Objective, tol: f64) -> Result<(Value, Gradient, f64)> {
+pub fn loss_and_gradient(
+    model: &Model,
+    obj: &Objective,
+    tol: f64,
+) -> Result<(Value, Gradient, f64)> {
     let (value, grad) = evaluate(model, obj, tol, true)?;
     let (g, err) = grad.expect("gradient requested");
     Ok((value, Gradient::from_vec_like(model, &g), err))
@@ -89,12 +93,10 @@ pub fn check(model: &Model, obj: &Objective, tol: f64) -> Result<()> {
     }
     match obj.activation() {
         Activation::Relu | Activation::LeakyRelu { .. } | Activation::Linear => {}
-        other => {
-            return Err(Error::invalid(format!(
-                "the one-dimensional route handles relu, leaky_relu and linear outputs; for {other} \
+        other => return Err(Error::invalid(format!(
+            "the one-dimensional route handles relu, leaky_relu and linear outputs; for {other} \
                  use the quadrature route (small n) or Monte Carlo"
-            )))
-        }
+        ))),
     }
     let n = model.n() as f64;
     let bytes = 2.0 * 8.0 * n * n;
@@ -250,7 +252,8 @@ fn linear_term(out: &Output, weight: f64, gradient: bool) -> OutputTerm {
     let eps = f64::EPSILON;
     let nf = n as f64 + 4.0;
     let mean_err = nf * eps * (b.abs() + (0..n).map(|j| d(j).abs() * p[j] / 2.0).sum::<f64>());
-    let error = weight * (2.0 * mean.abs() * mean_err + mean_err * mean_err + nf * eps * (var + mean * mean));
+    let error = weight
+        * (2.0 * mean.abs() * mean_err + mean_err * mean_err + nf * eps * (var + mean * mean));
     let (mut db, mut dc, mut err_db, mut err_dc) = (0.0, Vec::new(), 0.0, Vec::new());
     if gradient {
         db = -2.0 * weight * mean;
@@ -259,7 +262,11 @@ fn linear_term(out: &Output, weight: f64, gradient: bool) -> OutputTerm {
             .map(|j| -weight * (mean * p[j] + 2.0 * d(j) * var_x(j)))
             .collect();
         err_dc = (0..n)
-            .map(|j| weight * (mean_err * p[j] + nf * eps * (mean.abs() * p[j] + 2.0 * d(j).abs() * var_x(j))))
+            .map(|j| {
+                weight
+                    * (mean_err * p[j]
+                        + nf * eps * (mean.abs() * p[j] + 2.0 * d(j).abs() * var_x(j)))
+            })
             .collect();
     }
     OutputTerm {
@@ -274,7 +281,12 @@ fn linear_term(out: &Output, weight: f64, gradient: bool) -> OutputTerm {
 
 type GradientPart = Option<(Vec<f64>, f64)>;
 
-fn evaluate(model: &Model, obj: &Objective, tol: f64, want_grad: bool) -> Result<(Value, GradientPart)> {
+fn evaluate(
+    model: &Model,
+    obj: &Objective,
+    tol: f64,
+    want_grad: bool,
+) -> Result<(Value, GradientPart)> {
     check(model, obj, tol)?;
     let n = model.n();
     let act = obj.activation();
@@ -282,7 +294,9 @@ fn evaluate(model: &Model, obj: &Objective, tol: f64, want_grad: bool) -> Result
     let density = obj.data().density().to_vec();
     let gram = model.gram();
     // Row-major rows of M.
-    let rows: Vec<Vec<f64>> = (0..n).map(|i| gram.row(i).iter().copied().collect()).collect();
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| gram.row(i).iter().copied().collect())
+        .collect();
     let bias = model.b();
 
     // Pass 1 aims at tol × an a-priori scale of each term; later passes at tol × the estimate.

@@ -41,7 +41,9 @@ fn check_against_closed(
         // Known limitation: coefficients spanning many orders of magnitude (tiny but far from
         // negligible) converge too slowly; the route must then refuse, never answer wrongly.
         Err(Error::Numerical(_)) if refusal_allowed => {
-            record("onedim: refusals (count)", { REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 } as f64);
+            record("onedim: refusals (count)", {
+                REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+            } as f64);
             return Ok(());
         }
         Err(e) => return Err(TestCaseError::fail(format!("route failed: {e}"))),
@@ -54,8 +56,18 @@ fn check_against_closed(
         closed.loss,
         route.error
     );
-    prop_assert!(route.error <= TOL * route.loss, "reported error {:e} above tol × {}", route.error, route.loss);
-    for (k, (a, b)) in route.per_feature.iter().zip(&closed.per_feature).enumerate() {
+    prop_assert!(
+        route.error <= TOL * route.loss,
+        "reported error {:e} above tol × {}",
+        route.error,
+        route.loss
+    );
+    for (k, (a, b)) in route
+        .per_feature
+        .iter()
+        .zip(&closed.per_feature)
+        .enumerate()
+    {
         prop_assert!(
             (a - b).abs() <= route.error + closed_slack(*b, obj.weights()[k]),
             "feature {k}: {a} vs {b}"
@@ -64,7 +76,10 @@ fn check_against_closed(
     if closed.loss > 0.0 {
         record("onedim vs closed: |diff| / loss", diff / closed.loss);
         if route.error > 0.0 {
-            record("onedim vs closed: |diff| / reported error", diff / route.error);
+            record(
+                "onedim vs closed: |diff| / reported error",
+                diff / route.error,
+            );
         }
     }
     // Gradient.
@@ -78,7 +93,11 @@ fn check_against_closed(
     let gc = g_closed.to_vec();
     let gr = g_route.to_vec();
     let scale = gc.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let worst = gc.iter().zip(&gr).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let worst = gc
+        .iter()
+        .zip(&gr)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     prop_assert!(
         worst <= g_err + CLOSED_GRAD_REL * scale.max(1e-300),
         "gradient differs by {worst:e} (reported {g_err:e}, scale {scale:e})"
@@ -118,7 +137,13 @@ fn density_zero_one_and_kinks() {
                 &[0.5, -0.25, 1.0, 0.0, 0.75, 0.25, 0.5, -0.5, 0.0, -1.0],
             );
             let gram = w.transpose() * &w;
-            let b = DVector::from_fn(5, |i, _| if i % 2 == 0 { -gram[(i, (i + 1) % 5)] } else { 0.0 });
+            let b = DVector::from_fn(5, |i, _| {
+                if i % 2 == 0 {
+                    -gram[(i, (i + 1) % 5)]
+                } else {
+                    0.0
+                }
+            });
             let model = Model::new(w, b).unwrap();
             let data = Data::new(5)
                 .unwrap()
@@ -134,9 +159,18 @@ fn density_zero_one_and_kinks() {
 /// A block-diagonal tied model: feature blocks of `size` in disjoint hidden dimensions, so
 /// each output sees at most `size` non-zero coefficients and the closed form can do each
 /// block separately.
-fn block_model(n: usize, size: usize, dims: usize, seed: u64) -> (Model, Objective, Vec<Vec<usize>>) {
+fn block_model(
+    n: usize,
+    size: usize,
+    dims: usize,
+    seed: u64,
+) -> (Model, Objective, Vec<Vec<usize>>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let blocks: Vec<Vec<usize>> = (0..n).collect::<Vec<_>>().chunks(size).map(|c| c.to_vec()).collect();
+    let blocks: Vec<Vec<usize>> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(size)
+        .map(|c| c.to_vec())
+        .collect();
     let m = blocks.len() * dims;
     let mut w = DMatrix::zeros(m, n);
     for (k, blk) in blocks.iter().enumerate() {
@@ -159,7 +193,12 @@ fn block_model(n: usize, size: usize, dims: usize, seed: u64) -> (Model, Objecti
 }
 
 /// The closed form block by block (sub-models on each block's features and dimensions).
-fn closed_by_blocks(model: &Model, obj: &Objective, blocks: &[Vec<usize>], dims: usize) -> (f64, Vec<f64>) {
+fn closed_by_blocks(
+    model: &Model,
+    obj: &Objective,
+    blocks: &[Vec<usize>],
+    dims: usize,
+) -> (f64, Vec<f64>) {
     let mut total = 0.0;
     let mut grad_w = vec![0.0; model.m() * model.n()];
     let mut grad_b = vec![0.0; model.n()];
@@ -198,7 +237,10 @@ fn closed_by_blocks(model: &Model, obj: &Objective, blocks: &[Vec<usize>], dims:
                 for h in kk * dims..(kk + 1) * dims {
                     grad_w[h + m * j] += blk_k
                         .iter()
-                        .map(|&l| (dens[l] / 2.0 * grad_b[j] + dens[j] / 2.0 * grad_b[l]) * model.w()[(h, l)])
+                        .map(|&l| {
+                            (dens[l] / 2.0 * grad_b[j] + dens[j] / 2.0 * grad_b[l])
+                                * model.w()[(h, l)]
+                        })
                         .sum::<f64>();
                 }
             }
@@ -215,11 +257,23 @@ fn block_case(n: usize, size: usize, dims: usize, seed: u64, act: Activation) {
     let (v, g, g_err) = onedim_route::loss_and_gradient(&model, &obj, TOL).unwrap();
     let tw: f64 = obj.weights().iter().sum();
     let diff = (v.loss - closed).abs();
-    assert!(diff <= v.error + closed_slack(closed, tw), "n={n}: {} vs {closed} (error {:e})", v.loss, v.error);
+    assert!(
+        diff <= v.error + closed_slack(closed, tw),
+        "n={n}: {} vs {closed} (error {:e})",
+        v.loss,
+        v.error
+    );
     assert!(v.error <= TOL * v.loss);
     let scale = closed_grad.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-    let worst = closed_grad.iter().zip(g.to_vec()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    assert!(worst <= g_err + CLOSED_GRAD_REL * scale, "n={n}: gradient differs by {worst:e} (reported {g_err:e})");
+    let worst = closed_grad
+        .iter()
+        .zip(g.to_vec())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= g_err + CLOSED_GRAD_REL * scale,
+        "n={n}: gradient differs by {worst:e} (reported {g_err:e})"
+    );
     record("block models: |diff| / loss", diff / closed);
     record("block models: gradient |diff| / max|g|", worst / scale);
 }
@@ -287,18 +341,25 @@ fn refuses_what_it_cannot_do() {
         let e = onedim_route::loss(&model, &obj, tol).unwrap_err();
         assert!(matches!(e, Error::Invalid(_)), "{e}");
     }
-    let one_hot = obj
-        .clone()
-        .with_data(
-            Data::new(4)
-                .unwrap()
-                .with_distribution(Distribution::OneHot { probabilities: None })
-                .unwrap(),
-        );
-    let e = onedim_route::loss(&model, &one_hot, TOL).unwrap_err().to_string();
-    assert!(e.contains("independent") && e.contains("closed form"), "{e}");
+    let one_hot = obj.clone().with_data(
+        Data::new(4)
+            .unwrap()
+            .with_distribution(Distribution::OneHot {
+                probabilities: None,
+            })
+            .unwrap(),
+    );
+    let e = onedim_route::loss(&model, &one_hot, TOL)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("independent") && e.contains("closed form"),
+        "{e}"
+    );
     let gelu = obj.clone().with_activation(Activation::Gelu);
-    let e = onedim_route::loss(&model, &gelu, TOL).unwrap_err().to_string();
+    let e = onedim_route::loss(&model, &gelu, TOL)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("quadrature"), "{e}");
     let wrong_n = paper_like(5, 2, 0.5, 1).1;
     assert!(onedim_route::loss(&model, &wrong_n, TOL).is_err());

@@ -341,7 +341,8 @@ impl Member {
     fn decay_start(&self) -> f64 {
         let c = self.c.abs();
         let tu = (1.0 + self.e) / (c * self.u_max);
-        let tw = (2.0 * self.e / (c * self.w_max)).max((2.0 * (1.0 + self.e) / self.w_max).sqrt() / c);
+        let tw =
+            (2.0 * self.e / (c * self.w_max)).max((2.0 * (1.0 + self.e) / self.w_max).sqrt() / c);
         let tv = 2.0 * (self.e + 2.0 * self.w_max) / (c * self.v_max);
         tu.max(tw).max(tv)
     }
@@ -720,7 +721,12 @@ impl<'a> Fourier<'a> {
         let (mut bxb, mut bxh, mut bxxh) = (Vec::new(), Vec::new(), Vec::new());
         let (mut g_xf, mut g_xh, mut g_xxh) = (Vec::new(), Vec::new(), Vec::new());
         // Stop once every factor decays and the analytic remainder is far below the targets.
-        let small = 1e-3 * req.target.min(if gradient { req.grad_target } else { f64::INFINITY });
+        let small = 1e-3
+            * req.target.min(if gradient {
+                req.grad_target
+            } else {
+                f64::INFINITY
+            });
         let mut t = self.h;
         let mut pre = vec![one_r(); no + 1];
         let mut suf = vec![one_r(); no + 1];
@@ -756,8 +762,8 @@ impl<'a> Fourier<'a> {
             bxb.push(xb);
             bxh.push(xh);
             bxxh.push(xxh);
-            let mut worst = (ba[l] * (1.0 + req.coef_a))
-                .max((bxb[l] + bef[l]) * (1.0 + req.coef_xb));
+            let mut worst =
+                (ba[l] * (1.0 + req.coef_a)).max((bxb[l] + bef[l]) * (1.0 + req.coef_xb));
             if gradient {
                 for k in (0..no).rev() {
                     let m = &self.others[k];
@@ -841,7 +847,10 @@ impl<'a> Fourier<'a> {
         let nl = tails.ts.len();
         let loss_tail = |l: usize| req.coef_a * tails.a[l] + req.coef_xb * tails.xb_or_ef(l, self);
         let grad_tail = |l: usize| {
-            let mut worst = tails.ef[l].max(tails.pf[l]).max(tails.xh[l]).max(tails.xxh[l]);
+            let mut worst = tails.ef[l]
+                .max(tails.pf[l])
+                .max(tails.xh[l])
+                .max(tails.xxh[l]);
             for k in 0..tails.g_xf.len() {
                 worst = worst
                     .max(tails.g_xf[k][l])
@@ -885,7 +894,10 @@ impl<'a> Fourier<'a> {
         let norm1 = |z: C| z.re.abs() + z.im.abs();
         // Phases of the others' factors (then the own one), their one-node steps, e^{σc}.
         let all: Vec<&Member> = self.others.iter().chain(self.own.iter()).collect();
-        let steps: Vec<C> = all.iter().map(|m| C::from_polar(1.0, self.h * m.c)).collect();
+        let steps: Vec<C> = all
+            .iter()
+            .map(|m| C::from_polar(1.0, self.h * m.c))
+            .collect();
         let mut rot = vec![C::new(1.0, 0.0); all.len()];
         let drift = 3.0 * RESYNC as f64 * n_members as f64;
         for kk in 0..=k_max {
@@ -1057,7 +1069,10 @@ mod tests {
                 (s.uu0, 0, 2),
             ] {
                 let want = brute(b, c, k, m);
-                assert!((got - want).abs() < 1e-8, "b={b} c={c} k={k} m={m}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-8,
+                    "b={b} c={c} k={k} m={m}: {got} vs {want}"
+                );
             }
         }
     }
