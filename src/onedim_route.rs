@@ -93,10 +93,12 @@ pub fn check(model: &Model, obj: &Objective, tol: f64) -> Result<()> {
     }
     match obj.activation() {
         Activation::Relu | Activation::LeakyRelu { .. } | Activation::Linear => {}
-        other => return Err(Error::invalid(format!(
+        other => {
+            return Err(Error::invalid(format!(
             "the one-dimensional route handles relu, leaky_relu and linear outputs; for {other} \
                  use the quadrature route (small n) or Monte Carlo"
-        ))),
+        )))
+        }
     }
     let n = model.n() as f64;
     let bytes = 2.0 * 8.0 * n * n;

@@ -485,9 +485,8 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
             Some(k) => (xh_m[k], err_xh_m[k]),
             None => (pi / 2.0 * pf, pi / 2.0 * err_pf + drop.heaviside),
         };
-        for j in 0..n {
+        for (j, &k) in member_of.iter().enumerate() {
             let pj = out.p[j];
-            let k = member_of[j];
             if k != usize::MAX {
                 g.xf[j] = xf_m[k];
                 g.err_xf[j] = err_xf_m[k];
