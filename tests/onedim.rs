@@ -281,12 +281,13 @@ fn block_case(n: usize, size: usize, dims: usize, seed: u64, act: Activation) {
 #[test]
 fn block_models_match_the_closed_form_by_blocks() {
     block_case(20, 10, 3, 1, Activation::Relu);
-    block_case(60, 12, 4, 2, Activation::LeakyRelu { alpha: 0.1 });
+    block_case(36, 12, 4, 2, Activation::LeakyRelu { alpha: 0.1 });
 }
 
 #[test]
-#[ignore = "minutes: n = 120 and 400 in blocks of 12"]
-fn block_models_120_and_400_match_the_closed_form_by_blocks() {
+#[ignore = "minutes: n = 60, 120 and 400 in blocks of 12"]
+fn block_models_60_to_400_match_the_closed_form_by_blocks() {
+    block_case(60, 12, 4, 2, Activation::LeakyRelu { alpha: 0.1 });
     block_case(120, 12, 3, 3, Activation::Relu);
     block_case(400, 12, 4, 4, Activation::Relu);
 }
