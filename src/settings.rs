@@ -221,8 +221,10 @@ impl MethodSettings {
                 "--samples and --seed apply to --method mc only",
             ));
         }
-        if method != Method::Quadrature && self.tol.is_some() {
-            return Err(Error::invalid("--tol applies to --method quadrature only"));
+        if !matches!(method, Method::Quadrature | Method::Onedim) && self.tol.is_some() {
+            return Err(Error::invalid(
+                "--tol applies to --method quadrature (absolute) and onedim (relative) only",
+            ));
         }
         Ok((method, s))
     }

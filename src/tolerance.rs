@@ -120,3 +120,12 @@ pub const SHAPE_COS: f64 = 0.05;
 /// Profiled biases: |∂L/∂b_i| at the exact bias minimum, relative to max(L, 1) (bisection on
 /// the exact derivative ends at rounding level, ~1e-16).
 pub const PROFILE_GRAD: f64 = 1e-9;
+
+// ---- one-dimensional route (src/onedim_route.rs, src/integrals/onedim.rs) ----
+
+/// Default relative error target of the one-dimensional route.
+pub const ONEDIM_DEFAULT_TOL: f64 = 1e-10;
+
+/// Smallest relative tolerance the one-dimensional route accepts: its rounding alone is
+/// about n·ε relative, with ε ≈ 2.2e-16.
+pub const ONEDIM_MIN_TOL: f64 = 1e-13;

@@ -572,7 +572,14 @@ fn automatic_method_picks_the_cheapest_route_that_applies() {
             vec!["0"; 20].join(", ")
         ),
     );
-    let o = tms(&["loss", big.to_str().unwrap(), "--density", "0.1"]);
+    let o = tms(&[
+        "loss",
+        big.to_str().unwrap(),
+        "--density",
+        "0.1",
+        "--activation",
+        "gelu",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("Monte Carlo (standard error"));
     let err = String::from_utf8_lossy(&o.stderr);

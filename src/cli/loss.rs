@@ -33,6 +33,9 @@ pub enum MethodArg {
     Quadrature,
     /// Seeded Monte Carlo with a standard error (any activation, any size)
     Mc,
+    /// One-dimensional integrals of characteristic functions: independent data, any n, an
+    /// error bound (relative target --tol, default 1e-10); slow (seconds at n = 20)
+    Onedim,
 }
 
 impl From<MethodArg> for Method {
@@ -43,6 +46,7 @@ impl From<MethodArg> for Method {
             MethodArg::Exact => Method::Exact,
             MethodArg::Quadrature => Method::Quadrature,
             MethodArg::Mc => Method::Mc,
+            MethodArg::Onedim => Method::Onedim,
         }
     }
 }
@@ -78,7 +82,7 @@ pub struct LossArgs {
     /// Monte Carlo seed (--method mc) [default: 0]
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
-    /// Absolute error target of --method quadrature [default: 1e-10]
+    /// Error target: absolute for --method quadrature, relative for onedim [default: 1e-10]
     #[arg(long, value_name = "TOL", allow_hyphen_values = true)]
     pub tol: Option<f64>,
     #[command(flatten)]
@@ -172,7 +176,7 @@ pub(crate) fn run(args: &LossArgs, out: &mut dyn Write) -> Result<()> {
 
 /// Why the deterministic routes refused, for the note above.
 fn refusals(objective: &Objective, model: &Model) -> String {
-    [Method::Closed, Method::Quadrature]
+    [Method::Closed, Method::Quadrature, Method::Onedim]
         .into_iter()
         .filter_map(|m| {
             tms_exact::route::select(m, objective, model.shape(), &Default::default())
@@ -307,6 +311,9 @@ impl LossReport {
         }
         s.push_str(&format!("loss      {}\n", self.evaluation.loss));
         let how = match self.evaluation.accuracy {
+            Accuracy::Bound(e) if self.method == "onedim" => {
+                format!("one-dimensional integrals (|error| ≤ {e:.1e}, a bound)")
+            }
             Accuracy::Bound(e) => format!(
                 "closed form (|error| ≤ {e:.1e}: {:.0e} relative + {:.0e} × Σ importance)",
                 tolerance::LOSS_REL,

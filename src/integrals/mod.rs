@@ -9,3 +9,4 @@
 pub mod batch;
 pub mod chain_rule;
 pub mod cutcube;
+pub mod onedim;

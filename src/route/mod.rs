@@ -20,6 +20,7 @@
 
 pub mod closed;
 pub mod montecarlo;
+pub mod onedim;
 pub mod quadrature;
 pub mod rational;
 
@@ -200,8 +201,8 @@ pub trait RouteHessian: RouteGradient {
 /// Which route computes a loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
-    /// The cheapest feasible deterministic route (closed form, else quadrature); Monte Carlo
-    /// only when neither can do it.
+    /// The cheapest feasible deterministic route (closed form, quadrature, one-dimensional);
+    /// Monte Carlo only when none can do it.
     #[default]
     Auto,
     /// The closed form (piecewise-linear activations; within 1e-12 relative of the exact value).
@@ -212,16 +213,20 @@ pub enum Method {
     Quadrature,
     /// Seeded Monte Carlo with a standard error (any activation, any size).
     Mc,
+    /// The one-dimensional (characteristic-function) route: independent data, any n, a stated
+    /// error bound; slow (seconds at n = 20).
+    Onedim,
 }
 
 impl Method {
     /// Every method, in the order [`Method::Auto`] tries the deterministic ones.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 6] = [
         Method::Auto,
         Method::Closed,
         Method::Exact,
         Method::Quadrature,
         Method::Mc,
+        Method::Onedim,
     ];
 
     /// The name used on the command line and in JSON.
@@ -232,6 +237,7 @@ impl Method {
             Method::Exact => "exact",
             Method::Quadrature => "quadrature",
             Method::Mc => "mc",
+            Method::Onedim => "onedim",
         }
     }
 }
@@ -250,7 +256,7 @@ impl FromStr for Method {
             .find(|m| m.name() == s.trim())
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "unknown method '{s}' (expected auto, closed, exact, quadrature or mc)"
+                    "unknown method '{s}' (expected auto, closed, exact, quadrature, mc or onedim)"
                 ))
             })
     }
@@ -341,6 +347,7 @@ pub fn select(
                 settings.samples(),
                 settings.seed(),
             )?),
+            Method::Onedim => Box::new(onedim::OneDim::new(obj.clone(), settings.tol())?),
             Method::Auto => unreachable!("Auto is resolved below"),
         };
         route.cost(shape)?;
@@ -351,7 +358,7 @@ pub fn select(
     }
     let mut best: Option<(f64, Box<dyn Route>)> = None;
     let mut refusals = Vec::new();
-    for m in [Method::Closed, Method::Quadrature] {
+    for m in [Method::Closed, Method::Quadrature, Method::Onedim] {
         match build(m).and_then(|r| Ok((r.cost(shape)?.seconds, r))) {
             Ok((t, r)) => {
                 if best.as_ref().is_none_or(|(bt, _)| t < *bt) {

@@ -1,0 +1,73 @@
+//! Speed of the one-dimensional route (loss + gradient at 1e-10) at the paper's sizes:
+//! (n, m) = (20, 5), (80, 20), (400, 30). Each case prints the reported relative error of the
+//! loss and the gradient's reported error bound, the accuracy the time buys.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use nalgebra::{DMatrix, DVector};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
+use tms_exact::data::{Data, PerFeature};
+use tms_exact::model::Model;
+use tms_exact::objective::Objective;
+use tms_exact::route::onedim as onedim_route;
+
+/// A trained-looking model: unit-norm random columns (so M_ii = 1 and interference
+/// M_ij ~ 1/√m), small biases of both signs.
+fn model(n: usize, m: usize, seed: u64) -> Model {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = DMatrix::from_fn(m, n, |_, _| rng.random_range(-1.0..1.0));
+    for mut col in w.column_iter_mut() {
+        let norm = col.norm();
+        col /= norm;
+    }
+    let b = DVector::from_fn(n, |_, _| rng.random_range(-0.3..0.1));
+    Model::new(w, b).unwrap()
+}
+
+fn objective(n: usize, density: f64, decay: f64) -> Objective {
+    let data = Data::new(n)
+        .unwrap()
+        .with_density(&PerFeature::Constant(density))
+        .unwrap()
+        .with_importance(&PerFeature::Decay(decay))
+        .unwrap();
+    Objective::new(data)
+}
+
+fn bench_onedim(c: &mut Criterion) {
+    let mut group = c.benchmark_group("onedim");
+    // Few, short samples: one (400, 30) evaluation takes seconds on this machine.
+    group.sample_size(10);
+    group.warm_up_time(std::time::Duration::from_secs(1));
+    group.measurement_time(std::time::Duration::from_secs(10));
+    for &(n, m, density, decay) in &[
+        (20, 5, 0.05, 0.7),
+        (80, 20, 0.05, 0.9),
+        (400, 30, 0.05, 1.0),
+    ] {
+        let model = model(n, m, 7);
+        let obj = objective(n, density, decay);
+        let tol = onedim_route::default_tolerance();
+        let (v, g, g_err) = onedim_route::loss_and_gradient(&model, &obj, tol).unwrap();
+        eprintln!(
+            "onedim {n}x{m}: loss {:.12e}, reported relative error {:.2e}, gradient error bound \
+             {:.2e} (max |g| {:.2e})",
+            v.loss,
+            v.error / v.loss,
+            g_err,
+            g.norm_inf()
+        );
+        let id = format!("{n}x{m}");
+        group.bench_with_input(BenchmarkId::new("loss+grad", &id), &model, |b, model| {
+            b.iter(|| onedim_route::loss_and_gradient(black_box(model), &obj, tol).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("loss", &id), &model, |b, model| {
+            b.iter(|| onedim_route::loss(black_box(model), &obj, tol).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_onedim);
+criterion_main!(benches);

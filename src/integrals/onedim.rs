@@ -1,0 +1,1090 @@
+//! Moments of one output's pre-activation for independent data, in polynomial time: the
+//! primitive of the one-dimensional route ([`crate::route::onedim`]).
+//!
+//! Output i sees `f = b + Σ_j c_j x_j` (`c_j = M_ij`), a sum of independent terms, each 0 with
+//! probability `q_j = 1 − p_j` and otherwise uniform on `[0, c_j]`. The loss needs
+//! `E[f₊²]` and `E[x_i f₊]`; its gradient also `E[f₊]`, `P(f > 0)`, `E[x_j f₊]`,
+//! `E[x_j 1(f>0)]` and `E[x_i x_j 1(f>0)]` for every j. All are `E[x^J g_k(f)]` with
+//! `g_k(y) = y₊^k` (k = 0, 1, 2) and at most two x factors.
+//!
+//! # Formula
+//!
+//! Split the distribution by how many of the *members* (features with `p_j > 0`, `c_j ≠ 0`;
+//! the others do not move f) are active:
+//!
+//! * none active (probability `Q₀ = Π q_j`): `f = b`, a point mass;
+//! * exactly member l (probability `p_l Π_{j≠l} q_j`): `f = b + c_l U`, whose moments
+//!   `∫₀¹ uᵐ (b + c_l u)₊ᵏ du` are written out per case (no crossing, crossing with c > 0 or
+//!   c < 0) so that every term is non-negative: no cancellation, and a zero or tiny `c_l` or a
+//!   bias on the kink is as accurate as any other input;
+//! * two or more active: the Bromwich inversion `g_k(y)/k! = (1/2πi)∫_{σ−i∞}^{σ+i∞} e^{zy} z^{−k−1} dz`
+//!   (σ > 0) turns the expectation into `(1/π)∫₀^∞ Re[e^{zb} k! z^{−k−1} Φ₂(z)] dt`, `z = σ + it`,
+//!   where `Φ₂` is the "two or more active" part of `Π_j (q_j + p_j u(z c_j))`,
+//!   `u(s) = (e^s − 1)/s` (an x_j factor replaces `u` by `w(s) = ∫₀¹ u e^{su} du`, or
+//!   `∫₀¹ u² e^{su} du` for x_i²). `Φ₂` is carried through the product as the top entry of a
+//!   graded triple (none / exactly one / two or more active), so it is never formed by
+//!   subtraction; leave-one-out products come from prefix and suffix products.
+//!
+//! The integral is summed by the trapezoidal rule with step `h = 2π/P`. By Poisson summation the
+//! infinite sum equals the integral plus `Σ_{m≥1} e^{−σmP} E[x^J g_k(f + mP)]` (the terms with
+//! `f − mP` vanish because `P` exceeds the largest value of f): with `σP = 50` this aliasing is
+//! bounded by `e^{−50}(R + P)^k`-sized terms and added to the error. The sum is truncated at
+//! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
+//! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
+//! on a geometric grid and, beyond the point where every factor decays like 1/t, analytically
+//! (`B(t) ≤ B(t₀)(t₀/t)^{k+3}`). Rounding is estimated from `Σ |terms|` with a relative error
+//! per term of `ε (n + 10 + 2t(|b| + Σ|c_j|))` (the phase `t c_j` of each factor carries
+//! `ε t |c_j|`). The reported error is the sum of the three bounds plus the closed parts'
+//! rounding.
+//!
+//! Cost: O(n) complex operations per node (O(n) for all leave-one-out products), K nodes.
+
+use num_complex::Complex64 as C;
+
+use crate::error::{Error, Result};
+
+/// σ·P: the aliasing weight is `e^{−ALIAS_EXPONENT}` per period.
+const ALIAS_EXPONENT: f64 = 50.0;
+/// Period P = this × the largest |f|: rounding grows like `e^{σ max f} = e^{50/10}`.
+const PERIOD_OVER_RANGE: f64 = 10.0;
+/// Geometric ratio of the majorant's grid (first part), then the coarser ratio.
+const GRID_RATIO_FINE: f64 = 1.25;
+const GRID_FINE_STEPS: usize = 100;
+const GRID_RATIO_COARSE: f64 = 2.0;
+const GRID_MAX_STEPS: usize = 420;
+/// |s| below which u, w and the u² moment are summed as Taylor series (their closed forms
+/// cancel there); 30 terms reach 2³⁰/30! ≈ 4e-24.
+const TAYLOR_RADIUS_SQ: f64 = 4.0;
+const TAYLOR_TERMS: usize = 30;
+/// The phases `e^{i t c}` advance by one multiplication per node and are recomputed exactly
+/// every this many nodes (each step adds about 3ε relative error).
+const RESYNC: usize = 16;
+
+/// One output's pre-activation `f = b + Σ_j c_j x_j`, and which feature is its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    /// The bias b_i.
+    pub b: f64,
+    /// The coefficients c_j = M_ij (all n).
+    pub c: &'a [f64],
+    /// The densities p_j (all n).
+    pub p: &'a [f64],
+    /// The own feature i (the x_i of `E[x_i f₊]`).
+    pub own: usize,
+}
+
+/// What accuracy to aim for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    /// Weight of `E[f₊²]`'s error in the steered combination.
+    pub coef_a: f64,
+    /// Weight of `E[x_i f₊]`'s error in the steered combination.
+    pub coef_xb: f64,
+    /// Absolute error target of `coef_a·err(E f₊²) + coef_xb·err(E x_i f₊)`.
+    pub target: f64,
+    /// Compute the gradient moments too.
+    pub gradient: bool,
+    /// Absolute error target of each gradient moment (when `gradient`).
+    pub grad_target: f64,
+    /// Most trapezoidal nodes to spend; the error is reported honestly if it is not enough.
+    pub max_nodes: usize,
+}
+
+/// The moments of one output with their error bounds (absolute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moments {
+    /// `E[f₊²]`.
+    pub a: f64,
+    /// `E[x_i f₊]`.
+    pub xb: f64,
+    /// `E[f₊]`.
+    pub ef: f64,
+    /// `P(f > 0)`.
+    pub pf: f64,
+    /// Error bounds of the four values above.
+    pub err_a: f64,
+    pub err_xb: f64,
+    pub err_ef: f64,
+    pub err_pf: f64,
+    /// Gradient moments, when requested.
+    pub grad: Option<GradMoments>,
+    /// Trapezoidal nodes used.
+    pub nodes: usize,
+}
+
+/// Per-feature moments for the gradient (all n features), with error bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradMoments {
+    /// `E[x_j f₊]`.
+    pub xf: Vec<f64>,
+    /// `E[x_j 1(f>0)]`.
+    pub xh: Vec<f64>,
+    /// `E[x_i x_j 1(f>0)]` (for j = i: `E[x_i² 1(f>0)]`).
+    pub xxh: Vec<f64>,
+    pub err_xf: Vec<f64>,
+    pub err_xh: Vec<f64>,
+    pub err_xxh: Vec<f64>,
+}
+
+/// `∫₀¹ uᵐ (b + c u)₊ᵏ du` for the (k, m) the route needs, each a sum of non-negative terms.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Segment {
+    /// k = 2, m = 0.
+    a2: f64,
+    /// k = 1, m = 0.
+    a1: f64,
+    /// k = 0, m = 0 (fraction of [0,1] where b + cu > 0).
+    a0: f64,
+    /// k = 1, m = 1.
+    u1: f64,
+    /// k = 0, m = 1.
+    u0: f64,
+    /// k = 0, m = 2.
+    uu0: f64,
+}
+
+/// # Formula
+/// With `y₁ = b + c`: no crossing (f ≥ 0 on the whole segment): `(b + c/2)² + c²/12`,
+/// `b + c/2`, `b/6 + y₁/3`, ...; crossing with c > 0 (b < 0 < y₁, r = y₁/c, β = −b):
+/// `y₁² r/3`, `y₁ r/2`, `r`, `r²(y₁/3 + β/2)`, `r(y₁/2 + β)/c`, `r(1 + β/c + (β/c)²)/3`;
+/// crossing with c < 0 (y₁ < 0 < b, v = b/|c|): `b² v/3`, `b v/2`, `v`, `b v²/6`, `v²/2`, `v³/3`.
+fn segment(b: f64, c: f64) -> Segment {
+    let y1 = b + c;
+    let full = (c >= 0.0 && b >= 0.0) || (c < 0.0 && y1 >= 0.0);
+    let empty = (c >= 0.0 && (b + c.max(0.0)) <= 0.0) || (c < 0.0 && b <= 0.0);
+    if c == 0.0 {
+        return if b > 0.0 {
+            Segment {
+                a2: b * b,
+                a1: b,
+                a0: 1.0,
+                u1: b / 2.0,
+                u0: 0.5,
+                uu0: 1.0 / 3.0,
+            }
+        } else {
+            Segment::default()
+        };
+    }
+    if empty {
+        return Segment::default();
+    }
+    if full {
+        let mean = b + c / 2.0;
+        return Segment {
+            a2: mean * mean + c * c / 12.0,
+            a1: mean,
+            a0: 1.0,
+            u1: b / 6.0 + y1 / 3.0,
+            u0: 0.5,
+            uu0: 1.0 / 3.0,
+        };
+    }
+    if c > 0.0 {
+        let beta = -b;
+        let r = y1 / c;
+        let ustar = beta / c;
+        Segment {
+            a2: y1 * y1 * r / 3.0,
+            a1: y1 * r / 2.0,
+            a0: r,
+            u1: r * r * (y1 / 3.0 + beta / 2.0),
+            u0: r * (y1 / 2.0 + beta) / c,
+            uu0: r * (1.0 + ustar + ustar * ustar) / 3.0,
+        }
+    } else {
+        let v = b / -c;
+        Segment {
+            a2: b * b * v / 3.0,
+            a1: b * v / 2.0,
+            a0: v,
+            u1: b * v * v / 6.0,
+            u0: v * v / 2.0,
+            uu0: v * v * v / 3.0,
+        }
+    }
+}
+
+/// `u(s) = ∫₀¹ e^{su} du`, `w(s) = ∫₀¹ u e^{su} du`, `v(s) = ∫₀¹ u² e^{su} du`.
+#[inline]
+fn uwv(s: C) -> (C, C, C) {
+    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
+        // Σ sᵐ/m! · (1/(m+1), 1/(m+2), 1/(m+3)).
+        let (mut u, mut w, mut v) = (C::new(0.0, 0.0), C::new(0.0, 0.0), C::new(0.0, 0.0));
+        let mut term = C::new(1.0, 0.0);
+        for m in 0..TAYLOR_TERMS {
+            let mf = m as f64;
+            u += term / (mf + 1.0);
+            w += term / (mf + 2.0);
+            v += term / (mf + 3.0);
+            term = term * s / (mf + 1.0);
+        }
+        (u, w, v)
+    } else {
+        let e = s.exp();
+        let inv = 1.0 / s;
+        let u = (e - 1.0) * inv;
+        let w = (e * (s - 1.0) + 1.0) * inv * inv;
+        let v = (e * (s * s - 2.0 * s + 2.0) - 2.0) * inv * inv * inv;
+        (u, w, v)
+    }
+}
+
+/// [`uwv`] with `e = e^s` supplied (from the rotation recurrence of the node loop).
+#[inline]
+fn uwv_with(s: C, e: C) -> (C, C, C) {
+    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
+        uwv(s)
+    } else {
+        let inv = 1.0 / s;
+        let u = (e - 1.0) * inv;
+        let w = (e * (s - 1.0) + 1.0) * inv * inv;
+        let v = (e * (s * s - 2.0 * s + 2.0) - 2.0) * inv * inv * inv;
+        (u, w, v)
+    }
+}
+
+/// u only, with `e = e^s` supplied (the loss-only path does not need w, v).
+#[inline]
+fn u_with(s: C, e: C) -> C {
+    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
+        uwv(s).0
+    } else {
+        (e - 1.0) / s
+    }
+}
+
+/// A generating function graded by the number of active members: none, exactly one, two or
+/// more ("two or more" absorbs).
+#[derive(Debug, Clone, Copy)]
+struct Graded<T> {
+    g0: T,
+    g1: T,
+    g2: T,
+}
+
+impl<T> Graded<T>
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+{
+    #[inline]
+    fn mul(self, o: Self) -> Self {
+        Graded {
+            g0: self.g0 * o.g0,
+            g1: self.g0 * o.g1 + self.g1 * o.g0,
+            g2: self.g0 * o.g2 + self.g1 * (o.g1 + o.g2) + self.g2 * (o.g0 + o.g1 + o.g2),
+        }
+    }
+
+    /// Times a member's factor `(q, pu, 0)`.
+    #[inline]
+    fn times_factor(self, q: T, pu: T) -> Self {
+        Graded {
+            g0: self.g0 * q,
+            g1: self.g0 * pu + self.g1 * q,
+            g2: self.g1 * pu + self.g2 * (q + pu),
+        }
+    }
+
+    #[inline]
+    fn at_least_one(self) -> T {
+        self.g1 + self.g2
+    }
+
+    #[inline]
+    fn total(self) -> T {
+        self.g0 + self.g1 + self.g2
+    }
+}
+
+fn one_c() -> Graded<C> {
+    Graded {
+        g0: C::new(1.0, 0.0),
+        g1: C::new(0.0, 0.0),
+        g2: C::new(0.0, 0.0),
+    }
+}
+
+fn one_r() -> Graded<f64> {
+    Graded {
+        g0: 1.0,
+        g1: 0.0,
+        g2: 0.0,
+    }
+}
+
+/// A member: a feature that moves f.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    c: f64,
+    p: f64,
+    q: f64,
+    /// `e^{σc}`, `u(σc)`, `w(σc)`, `v(σc)`: the factors' largest moduli on the line.
+    e: f64,
+    u_max: f64,
+    w_max: f64,
+    v_max: f64,
+}
+
+impl Member {
+    /// Majorants of `p|u|`, `p|w|`, `p|v|` at height t.
+    #[inline]
+    fn bounds(&self, t: f64) -> (f64, f64, f64) {
+        let ct = self.c.abs() * t;
+        let bu = (self.u_max).min((1.0 + self.e) / ct);
+        let bw = (self.w_max).min(self.e / ct + (1.0 + self.e) / (ct * ct));
+        let bv = (self.v_max).min(self.e / ct + 2.0 * bw / ct);
+        (self.p * bu, self.p * bw, self.p * bv)
+    }
+
+    /// Height beyond which all three majorants are in their decaying (∝ 1/t or faster) branch.
+    fn decay_start(&self) -> f64 {
+        let c = self.c.abs();
+        let tu = (1.0 + self.e) / (c * self.u_max);
+        let tw =
+            (2.0 * self.e / (c * self.w_max)).max((2.0 * (1.0 + self.e) / self.w_max).sqrt() / c);
+        let tv = 2.0 * (self.e + 2.0 * self.w_max) / (c * self.v_max);
+        tu.max(tw).max(tv)
+    }
+}
+
+/// The moments of one output to the requested accuracy (see the module documentation).
+///
+/// Fails only on non-finite input. An unreachable target (more than `max_nodes` nodes) is not
+/// an error here: the returned bounds say what was reached, and the caller decides.
+pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
+    let n = out.c.len();
+    if out.p.len() != n || out.own >= n {
+        return Err(Error::invalid(format!(
+            "one output needs as many densities as coefficients ({} vs {n}) and its own feature \
+             among them ({})",
+            out.p.len(),
+            out.own
+        )));
+    }
+    if !out.b.is_finite() || out.c.iter().chain(out.p).any(|v| !v.is_finite()) {
+        return Err(Error::invalid("non-finite coefficient, bias or density"));
+    }
+    let eps = f64::EPSILON;
+    let i = out.own;
+    let b = out.b;
+    let mut members_idx: Vec<usize> = (0..n)
+        .filter(|&j| out.p[j] > 0.0 && out.c[j] != 0.0)
+        .collect();
+    let drop = drop_tiny(out, &mut members_idx, req);
+    let own_pos = members_idx.iter().position(|&j| j == i);
+
+    // ---- closed parts: no member active, exactly one active ----
+    let nm = members_idx.len();
+    let qs: Vec<f64> = members_idx.iter().map(|&j| 1.0 - out.p[j]).collect();
+    let mut pre = vec![1.0; nm + 1];
+    for k in 0..nm {
+        pre[k + 1] = pre[k] * qs[k];
+    }
+    let mut suf = vec![1.0; nm + 1];
+    for k in (0..nm).rev() {
+        suf[k] = suf[k + 1] * qs[k];
+    }
+    let q0 = pre[nm];
+    let bp = b.max(0.0);
+    let mut a = q0 * bp * bp;
+    let mut ef = q0 * bp;
+    let mut pf = if b > 0.0 { q0 } else { 0.0 };
+    // Per member: closed E[x_j f₊], E[x_j 1(f>0)], and for the own member E[x_i² 1(f>0)].
+    let mut xf_m = vec![0.0; nm];
+    let mut xh_m = vec![0.0; nm];
+    let mut xxh_own = 0.0;
+    for (k, &j) in members_idx.iter().enumerate() {
+        let weight = out.p[j] * pre[k] * suf[k + 1];
+        let s = segment(b, out.c[j]);
+        a += weight * s.a2;
+        ef += weight * s.a1;
+        pf += weight * s.a0;
+        xf_m[k] = weight * s.u1;
+        xh_m[k] = weight * s.u0;
+        if Some(k) == own_pos {
+            xxh_own = weight * s.uu0;
+        }
+    }
+    // Member-to-member E[x_i x_j 1(f>0)], j ≠ i: only two or more active.
+    let mut xxh_m = vec![0.0; nm];
+    // The closed parts are sums of non-negative terms, each with a few roundings.
+    let closed_rel = 8.0 * eps;
+    let mut err_a = closed_rel * a;
+    let mut err_ef = closed_rel * ef;
+    let mut err_pf = closed_rel * pf;
+    let mut err_xf_m: Vec<f64> = xf_m.iter().map(|v| closed_rel * v).collect();
+    let mut err_xh_m: Vec<f64> = xh_m.iter().map(|v| closed_rel * v).collect();
+    let mut err_xxh_m = vec![0.0; nm];
+    let mut err_xxh_own = closed_rel * xxh_own;
+    let mut nodes = 0;
+
+    let f_max = b + members_idx.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
+    let f_min = b + members_idx.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
+    if nm >= 2 && f_max > 0.0 {
+        let fr = Fourier::new(out, &members_idx, own_pos, f_max, f_min);
+        let r = fr.run(req);
+        nodes = r.nodes;
+        a += r.a.0;
+        err_a += r.a.1;
+        ef += r.ef.0;
+        err_ef += r.ef.1;
+        pf += r.pf.0;
+        err_pf += r.pf.1;
+        if let Some(k) = own_pos {
+            xf_m[k] += r.own_xf.0;
+            err_xf_m[k] += r.own_xf.1;
+            xh_m[k] += r.own_xh.0;
+            err_xh_m[k] += r.own_xh.1;
+            xxh_own += r.own_xxh.0;
+            err_xxh_own += r.own_xxh.1;
+        }
+        for (k, v) in r.others.iter().enumerate() {
+            let mk = fr.other_member(k);
+            xf_m[mk] += v.xf.0;
+            err_xf_m[mk] += v.xf.1;
+            xh_m[mk] += v.xh.0;
+            err_xh_m[mk] += v.xh.1;
+            xxh_m[mk] += v.xxh.0;
+            err_xxh_m[mk] += v.xxh.1;
+        }
+    }
+
+    // Coefficients dropped as negligible: their bounded effect joins every error.
+    err_a += drop.a;
+    err_ef += drop.lipschitz;
+    err_pf += drop.heaviside;
+    for k in 0..nm {
+        err_xf_m[k] += drop.lipschitz;
+        err_xh_m[k] += drop.heaviside;
+        err_xxh_m[k] += drop.heaviside;
+    }
+    err_xxh_own += drop.heaviside;
+
+    // ---- assemble over all n features (non-members are independent of f) ----
+    let pi = out.p[i];
+    let (xb, err_xb) = match own_pos {
+        Some(k) => (xf_m[k], err_xf_m[k]),
+        None => (pi / 2.0 * ef, pi / 2.0 * err_ef + drop.lipschitz),
+    };
+    let grad = req.gradient.then(|| {
+        let mut g = GradMoments {
+            xf: vec![0.0; n],
+            xh: vec![0.0; n],
+            xxh: vec![0.0; n],
+            err_xf: vec![0.0; n],
+            err_xh: vec![0.0; n],
+            err_xxh: vec![0.0; n],
+        };
+        let mut member_of = vec![usize::MAX; n];
+        for (k, &j) in members_idx.iter().enumerate() {
+            member_of[j] = k;
+        }
+        // E[x_i 1(f>0)] first: the non-member x_j x_i moments factor through it.
+        let (xh_i, err_xh_i) = match own_pos {
+            Some(k) => (xh_m[k], err_xh_m[k]),
+            None => (pi / 2.0 * pf, pi / 2.0 * err_pf + drop.heaviside),
+        };
+        for (j, &k) in member_of.iter().enumerate() {
+            let pj = out.p[j];
+            if k != usize::MAX {
+                g.xf[j] = xf_m[k];
+                g.err_xf[j] = err_xf_m[k];
+                g.xh[j] = xh_m[k];
+                g.err_xh[j] = err_xh_m[k];
+            } else {
+                g.xf[j] = pj / 2.0 * ef;
+                g.err_xf[j] = pj / 2.0 * err_ef + drop.lipschitz;
+                g.xh[j] = pj / 2.0 * pf;
+                g.err_xh[j] = pj / 2.0 * err_pf + drop.heaviside;
+            }
+            if j == i {
+                match own_pos {
+                    Some(_) => {
+                        g.xxh[j] = xxh_own;
+                        g.err_xxh[j] = err_xxh_own;
+                    }
+                    None => {
+                        g.xxh[j] = pi / 3.0 * pf;
+                        g.err_xxh[j] = pi / 3.0 * err_pf + drop.heaviside;
+                    }
+                }
+            } else if k != usize::MAX && own_pos.is_some() {
+                g.xxh[j] = xxh_m[k];
+                g.err_xxh[j] = err_xxh_m[k];
+            } else if k != usize::MAX {
+                // Own feature independent of f: E[x_i] E[x_j 1(f>0)].
+                g.xxh[j] = pi / 2.0 * g.xh[j];
+                g.err_xxh[j] = pi / 2.0 * g.err_xh[j] + drop.heaviside;
+            } else {
+                // x_j independent of f and of x_i.
+                g.xxh[j] = pj / 2.0 * xh_i;
+                g.err_xxh[j] = pj / 2.0 * err_xh_i + drop.heaviside;
+            }
+        }
+        g
+    });
+    Ok(Moments {
+        a,
+        xb,
+        ef,
+        pf,
+        err_a,
+        err_xb,
+        err_ef,
+        err_pf,
+        grad,
+        nodes,
+    })
+}
+
+/// Error bounds for leaving out coefficients too small to matter.
+#[derive(Debug, Clone, Copy, Default)]
+struct Dropped {
+    /// For `E[f₊²]`.
+    a: f64,
+    /// For the 1-Lipschitz moments `E[f₊]`, `E[x_j f₊]`.
+    lipschitz: f64,
+    /// For the indicator moments `P(f>0)`, `E[x_j 1(f>0)]`, `E[x_i x_j 1(f>0)]`.
+    heaviside: f64,
+}
+
+/// Removes from `members` the smallest coefficients whose joint effect `Δ = Σ c_j x_j` is
+/// provably below a quarter of the loss target, and returns the bounds.
+///
+/// # Formula
+/// With `f = f' + Δ`, `D₁ = Σ|c_j| p_j/2 ≥ E|Δ|`, `D₂ = D₁² + Σ c_j² p_j/3 ≥ E[Δ²]`:
+/// `|(f'+Δ)₊² − f'₊²| ≤ |Δ|(2f'₊ + |Δ|)`, so `|ΔE f₊²| ≤ 2 D₁ max(f'_max, 0) + D₂`;
+/// the positive part is 1-Lipschitz and `x ≤ 1`, so `E[f₊]`, `E[x_j f₊]` move by at most `D₁`;
+/// an indicator changes only where `|f'| ≤ D = Σ|c_j|`, of probability at most
+/// `Q₀·1(|b| ≤ D) + Σ_l p_l min(1, 2D/|c_l|)` (the atom at b, and a density of at most
+/// `1/|c_l|` whenever member l is active).
+fn drop_tiny(out: &Output, members: &mut Vec<usize>, req: &Request) -> Dropped {
+    if members.is_empty() {
+        return Dropped::default();
+    }
+    let mut order = members.clone();
+    order.sort_by(|&x, &y| out.c[x].abs().total_cmp(&out.c[y].abs()));
+    let f_max = (out.b + members.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>()).max(0.0);
+    let budget = 0.25 * req.target;
+    let (mut d1, mut s2, mut d) = (0.0, 0.0, 0.0);
+    let mut k = 0;
+    while k < order.len() {
+        let j = order[k];
+        let c = out.c[j].abs();
+        let (n1, n2) = (d1 + c * out.p[j] / 2.0, s2 + c * c * out.p[j] / 3.0);
+        let a = 2.0 * n1 * f_max + n1 * n1 + n2;
+        if req.coef_a * a + req.coef_xb * n1 > budget {
+            break;
+        }
+        d1 = n1;
+        s2 = n2;
+        d += c;
+        k += 1;
+    }
+    if k == 0 {
+        return Dropped::default();
+    }
+    let dropped = &order[..k];
+    members.retain(|j| !dropped.contains(j));
+    let q0: f64 = members.iter().map(|&j| 1.0 - out.p[j]).product();
+    let mut heaviside = if out.b.abs() <= d { q0 } else { 0.0 };
+    for &l in members.iter() {
+        heaviside += out.p[l] * (2.0 * d / out.c[l].abs()).min(1.0);
+    }
+    Dropped {
+        a: 2.0 * d1 * f_max + d1 * d1 + s2,
+        lipschitz: d1,
+        heaviside: heaviside.min(1.0),
+    }
+}
+
+/// Value and error bound of one Fourier-part moment.
+type Ve = (f64, f64);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct OtherResult {
+    xf: Ve,
+    xh: Ve,
+    xxh: Ve,
+}
+
+#[derive(Debug, Clone, Default)]
+struct FourierResult {
+    a: Ve,
+    ef: Ve,
+    pf: Ve,
+    own_xf: Ve,
+    own_xh: Ve,
+    own_xxh: Ve,
+    others: Vec<OtherResult>,
+    nodes: usize,
+}
+
+/// The "two or more active" parts by the trapezoidal rule on the Bromwich line.
+struct Fourier<'a> {
+    out: &'a Output<'a>,
+    /// Members other than the own feature, then (if a member) the own feature.
+    others: Vec<Member>,
+    own: Option<Member>,
+    /// Member index (position in the caller's member list) of each "other".
+    other_pos: Vec<usize>,
+    sigma: f64,
+    h: f64,
+    /// Aliasing bounds for k = 0, 1, 2.
+    alias: [f64; 3],
+    /// Σ|c| + |b| (for the phase-rounding estimate).
+    abs_sum: f64,
+    t_star: f64,
+}
+
+impl<'a> Fourier<'a> {
+    fn new(
+        out: &'a Output<'a>,
+        members_idx: &[usize],
+        own_pos: Option<usize>,
+        f_max: f64,
+        f_min: f64,
+    ) -> Self {
+        let range = f_max.max(-f_min);
+        let period = PERIOD_OVER_RANGE * range;
+        let sigma = ALIAS_EXPONENT / period;
+        let h = 2.0 * std::f64::consts::PI / period;
+        let make = |j: usize| {
+            let c = out.c[j];
+            let sc = C::new(sigma * c, 0.0);
+            let (u, w, v) = uwv(sc);
+            Member {
+                c,
+                p: out.p[j],
+                q: 1.0 - out.p[j],
+                e: (sigma * c).exp(),
+                u_max: u.re,
+                w_max: w.re,
+                v_max: v.re,
+            }
+        };
+        let mut others = Vec::with_capacity(members_idx.len());
+        let mut other_pos = Vec::with_capacity(members_idx.len());
+        let mut own = None;
+        for (k, &j) in members_idx.iter().enumerate() {
+            if Some(k) == own_pos {
+                own = Some(make(j));
+            } else {
+                others.push(make(j));
+                other_pos.push(k);
+            }
+        }
+        // Σ_{m≥1} e^{−σmP} (range + mP)^k: the aliased copies' largest values.
+        let mut alias = [0.0; 3];
+        for m in 1..=40 {
+            let mf = m as f64;
+            let wgt = (-ALIAS_EXPONENT * mf).exp();
+            let y = range + mf * period;
+            alias[0] += wgt;
+            alias[1] += wgt * y;
+            alias[2] += wgt * y * y;
+        }
+        let abs_sum = out.b.abs() + members_idx.iter().map(|&j| out.c[j].abs()).sum::<f64>();
+        let t_star = others
+            .iter()
+            .chain(own.iter())
+            .map(|m| m.decay_start())
+            .fold(0.0, f64::max);
+        Fourier {
+            out,
+            others,
+            own,
+            other_pos,
+            sigma,
+            h,
+            alias,
+            abs_sum,
+            t_star,
+        }
+    }
+
+    fn other_member(&self, k: usize) -> usize {
+        self.other_pos[k]
+    }
+
+    /// The majorant grid: heights t_l and, per quantity, `∫_{t_l}^∞ B / π`.
+    fn tails(&self, req: &Request) -> Tails {
+        let gradient = req.gradient;
+        let no = self.others.len();
+        let eb = (self.sigma * self.out.b).exp();
+        let s2 = self.sigma * self.sigma;
+        // B values per grid point.
+        let mut ts = Vec::new();
+        let (mut ba, mut bef, mut bpf) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bxb, mut bxh, mut bxxh) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut g_xf, mut g_xh, mut g_xxh) = (Vec::new(), Vec::new(), Vec::new());
+        // Stop once every factor decays and the analytic remainder is far below the targets.
+        let small = 1e-3
+            * req.target.min(if gradient {
+                req.grad_target
+            } else {
+                f64::INFINITY
+            });
+        let mut t = self.h;
+        let mut pre = vec![one_r(); no + 1];
+        let mut suf = vec![one_r(); no + 1];
+        let mut bnd = vec![(0.0, 0.0, 0.0); no];
+        for l in 0..GRID_MAX_STEPS {
+            ts.push(t);
+            let r2 = s2 + t * t;
+            let k0 = eb / r2.sqrt();
+            let k1 = eb / r2;
+            let k2 = 2.0 * eb / (r2 * r2.sqrt());
+            for (k, m) in self.others.iter().enumerate() {
+                bnd[k] = m.bounds(t);
+                pre[k + 1] = pre[k].times_factor(m.q, bnd[k].0);
+            }
+            let p_oth = pre[no];
+            let (own_b, p_all) = match &self.own {
+                Some(m) => {
+                    let bo = m.bounds(t);
+                    (Some(bo), p_oth.times_factor(m.q, bo.0))
+                }
+                None => (None, p_oth),
+            };
+            ba.push(k2 * p_all.g2);
+            bef.push(k1 * p_all.g2);
+            bpf.push(k0 * p_all.g2);
+            let (xb, xh, xxh) = match own_b {
+                Some(bo) => {
+                    let rest = p_oth.at_least_one();
+                    (k1 * bo.1 * rest, k0 * bo.1 * rest, k0 * bo.2 * rest)
+                }
+                None => (0.0, 0.0, 0.0),
+            };
+            bxb.push(xb);
+            bxh.push(xh);
+            bxxh.push(xxh);
+            let mut worst =
+                (ba[l] * (1.0 + req.coef_a)).max((bxb[l] + bef[l]) * (1.0 + req.coef_xb));
+            if gradient {
+                for k in (0..no).rev() {
+                    let m = &self.others[k];
+                    suf[k] = suf[k + 1].times_factor(m.q, bnd[k].0);
+                }
+                for k in 0..no {
+                    let loo_oth = pre[k].mul(suf[k + 1]);
+                    let loo = match (&self.own, own_b) {
+                        (Some(m), Some(bo)) => loo_oth.times_factor(m.q, bo.0),
+                        _ => loo_oth,
+                    };
+                    let w = bnd[k].1;
+                    g_xf.push(k1 * w * loo.at_least_one());
+                    g_xh.push(k0 * w * loo.at_least_one());
+                    g_xxh.push(match own_b {
+                        Some(bo) => k0 * w * bo.1 * loo_oth.total(),
+                        None => 0.0,
+                    });
+                    worst = worst.max(g_xh[l * no + k]).max(g_xxh[l * no + k]);
+                }
+                worst = worst.max(bpf[l]).max(bxh[l]).max(bxxh[l]);
+            }
+            if t >= self.t_star && worst * t <= small {
+                break;
+            }
+            t *= if l < GRID_FINE_STEPS {
+                GRID_RATIO_FINE
+            } else {
+                GRID_RATIO_COARSE
+            };
+        }
+        let nl = ts.len();
+        let reached = ts[nl - 1] >= self.t_star;
+        // Suffix integrals; beyond the last point B(t) ≤ B(t₀)(t₀/t)^{k+3} when every factor
+        // decays, else only the kernel's (t₀/t)^{k+1}.
+        let pi = std::f64::consts::PI;
+        let suffix = |vals: &[f64], stride: usize, off: usize, k: usize| -> Vec<f64> {
+            let mut out = vec![0.0; nl];
+            let last = vals[(nl - 1) * stride + off];
+            let tl = ts[nl - 1];
+            let mut acc = if last == 0.0 {
+                0.0
+            } else if reached {
+                last * tl / (k as f64 + 2.0)
+            } else if k >= 1 {
+                last * tl / k as f64
+            } else {
+                f64::INFINITY
+            };
+            out[nl - 1] = acc / pi;
+            for l in (0..nl - 1).rev() {
+                acc += vals[l * stride + off] * (ts[l + 1] - ts[l]);
+                out[l] = acc / pi;
+            }
+            out
+        };
+        let mut tails = Tails {
+            ts: ts.clone(),
+            a: suffix(&ba, 1, 0, 2),
+            ef: suffix(&bef, 1, 0, 1),
+            pf: suffix(&bpf, 1, 0, 0),
+            xb: suffix(&bxb, 1, 0, 1),
+            xh: suffix(&bxh, 1, 0, 0),
+            xxh: suffix(&bxxh, 1, 0, 0),
+            g_xf: Vec::new(),
+            g_xh: Vec::new(),
+            g_xxh: Vec::new(),
+        };
+        if gradient {
+            for k in 0..no {
+                tails.g_xf.push(suffix(&g_xf, no, k, 1));
+                tails.g_xh.push(suffix(&g_xh, no, k, 0));
+                tails.g_xxh.push(suffix(&g_xxh, no, k, 0));
+            }
+        }
+        tails
+    }
+
+    fn run(&self, req: &Request) -> FourierResult {
+        let tails = self.tails(req);
+        let nl = tails.ts.len();
+        let loss_tail = |l: usize| req.coef_a * tails.a[l] + req.coef_xb * tails.xb_or_ef(l, self);
+        let grad_tail = |l: usize| {
+            let mut worst = tails.ef[l]
+                .max(tails.pf[l])
+                .max(tails.xh[l])
+                .max(tails.xxh[l]);
+            for k in 0..tails.g_xf.len() {
+                worst = worst
+                    .max(tails.g_xf[k][l])
+                    .max(tails.g_xh[k][l])
+                    .max(tails.g_xxh[k][l]);
+            }
+            worst
+        };
+        let nodes_for = |l: usize| (tails.ts[l] / self.h).ceil() as usize;
+        let mut chosen = nl - 1;
+        for l in 0..nl {
+            let ok_loss = loss_tail(l) <= 0.5 * req.target;
+            let ok_grad = !req.gradient || grad_tail(l) <= 0.5 * req.grad_target;
+            if ok_loss && ok_grad {
+                chosen = l;
+                break;
+            }
+        }
+        // Respect the node budget: the largest grid point it affords.
+        while chosen > 0 && nodes_for(chosen) > req.max_nodes {
+            chosen -= 1;
+        }
+        let k_max = nodes_for(chosen).max(1);
+        self.sum(k_max, chosen, &tails, req.gradient)
+    }
+
+    /// The trapezoidal sum over nodes 0..=k_max, with the errors of grid point `l`.
+    fn sum(&self, k_max: usize, l: usize, tails: &Tails, gradient: bool) -> FourierResult {
+        let no = self.others.len();
+        let n_members = no + usize::from(self.own.is_some());
+        let eps = f64::EPSILON;
+        let b = self.out.b;
+        let mut acc = [0.0f64; 6]; // a, ef, pf, own xf, own xh, own xxh
+        let mut rnd = [0.0f64; 6];
+        let mut acc_o = vec![[0.0f64; 3]; if gradient { no } else { 0 }];
+        let mut rnd_o = vec![[0.0f64; 3]; if gradient { no } else { 0 }];
+        let mut phi = vec![C::new(0.0, 0.0); no];
+        let mut psi = vec![C::new(0.0, 0.0); no];
+        let mut pre = vec![one_c(); no + 1];
+        let mut suf = vec![one_c(); no + 1];
+        let norm1 = |z: C| z.re.abs() + z.im.abs();
+        // Phases of the others' factors (then the own one), their one-node steps, e^{σc}.
+        let all: Vec<&Member> = self.others.iter().chain(self.own.iter()).collect();
+        let steps: Vec<C> = all
+            .iter()
+            .map(|m| C::from_polar(1.0, self.h * m.c))
+            .collect();
+        let mut rot = vec![C::new(1.0, 0.0); all.len()];
+        let drift = 3.0 * RESYNC as f64 * n_members as f64;
+        for kk in 0..=k_max {
+            let t = kk as f64 * self.h;
+            let z = C::new(self.sigma, t);
+            let wgt = self.h / std::f64::consts::PI * if kk == 0 { 0.5 } else { 1.0 };
+            let rel = eps * (n_members as f64 + 10.0 + drift + 2.0 * t * self.abs_sum);
+            for (r, (m, st)) in rot.iter_mut().zip(all.iter().zip(&steps)) {
+                *r = if kk % RESYNC == 0 {
+                    C::from_polar(1.0, t * m.c)
+                } else {
+                    *r * st
+                };
+            }
+            let eb = (z * b).exp();
+            let z1 = 1.0 / z;
+            let k0 = eb * z1;
+            let k1 = k0 * z1;
+            let k2 = 2.0 * k1 * z1;
+            for (k, m) in self.others.iter().enumerate() {
+                let s = z * m.c;
+                let e = m.e * rot[k];
+                if gradient {
+                    let (u, w, _) = uwv_with(s, e);
+                    phi[k] = m.p * u;
+                    psi[k] = m.p * w;
+                } else {
+                    phi[k] = m.p * u_with(s, e);
+                }
+                pre[k + 1] = pre[k].times_factor(C::new(m.q, 0.0), phi[k]);
+            }
+            let p_oth = pre[no];
+            let own_f = self.own.as_ref().map(|m| {
+                let (u, w, v) = uwv_with(z * m.c, m.e * rot[no]);
+                (C::new(m.q, 0.0), m.p * u, m.p * w, m.p * v)
+            });
+            let p_all = match own_f {
+                Some((q, pu, _, _)) => p_oth.times_factor(q, pu),
+                None => p_oth,
+            };
+            let mut add = |slot: usize, f: C| {
+                acc[slot] += wgt * f.re;
+                rnd[slot] += wgt * rel * norm1(f);
+            };
+            add(0, k2 * p_all.g2);
+            add(1, k1 * p_all.g2);
+            add(2, k0 * p_all.g2);
+            if let Some((_, _, pw, pv)) = own_f {
+                let rest = p_oth.at_least_one();
+                add(3, k1 * pw * rest);
+                add(4, k0 * pw * rest);
+                add(5, k0 * pv * rest);
+            }
+            if gradient {
+                for k in (0..no).rev() {
+                    suf[k] = suf[k + 1].times_factor(C::new(self.others[k].q, 0.0), phi[k]);
+                }
+                for k in 0..no {
+                    let loo_oth = pre[k].mul(suf[k + 1]);
+                    let loo = match own_f {
+                        Some((q, pu, _, _)) => loo_oth.times_factor(q, pu),
+                        None => loo_oth,
+                    };
+                    let part = psi[k] * loo.at_least_one();
+                    let fx = k1 * part;
+                    let fh = k0 * part;
+                    acc_o[k][0] += wgt * fx.re;
+                    rnd_o[k][0] += wgt * rel * norm1(fx);
+                    acc_o[k][1] += wgt * fh.re;
+                    rnd_o[k][1] += wgt * rel * norm1(fh);
+                    if let Some((_, _, pw, _)) = own_f {
+                        let fxx = k0 * psi[k] * pw * loo_oth.total();
+                        acc_o[k][2] += wgt * fxx.re;
+                        rnd_o[k][2] += wgt * rel * norm1(fxx);
+                    }
+                }
+            }
+        }
+        let al = &self.alias;
+        let ve = |slot: usize, tail: f64, alias: f64| (acc[slot], tail + alias + rnd[slot]);
+        let mut res = FourierResult {
+            a: ve(0, tails.a[l], al[2]),
+            ef: ve(1, tails.ef[l], al[1]),
+            pf: ve(2, tails.pf[l], al[0]),
+            nodes: k_max + 1,
+            ..FourierResult::default()
+        };
+        if self.own.is_some() {
+            res.own_xf = ve(3, tails.xb[l], al[1]);
+            res.own_xh = ve(4, tails.xh[l], al[0]);
+            res.own_xxh = ve(5, tails.xxh[l], al[0]);
+        }
+        if gradient {
+            res.others = (0..no)
+                .map(|k| OtherResult {
+                    xf: (acc_o[k][0], tails.g_xf[k][l] + al[1] + rnd_o[k][0]),
+                    xh: (acc_o[k][1], tails.g_xh[k][l] + al[0] + rnd_o[k][1]),
+                    xxh: (acc_o[k][2], tails.g_xxh[k][l] + al[0] + rnd_o[k][2]),
+                })
+                .collect();
+        }
+        res
+    }
+}
+
+/// Truncation bounds (already divided by π) at each grid height.
+struct Tails {
+    ts: Vec<f64>,
+    a: Vec<f64>,
+    ef: Vec<f64>,
+    pf: Vec<f64>,
+    xb: Vec<f64>,
+    xh: Vec<f64>,
+    xxh: Vec<f64>,
+    g_xf: Vec<Vec<f64>>,
+    g_xh: Vec<Vec<f64>>,
+    g_xxh: Vec<Vec<f64>>,
+}
+
+impl Tails {
+    /// The tail of `E[x_i f₊]`: its own when i is a member, else `p_i/2 ·` that of `E[f₊]`.
+    fn xb_or_ef(&self, l: usize, f: &Fourier) -> f64 {
+        if f.own.is_some() {
+            self.xb[l]
+        } else {
+            f.out.p[f.out.own] / 2.0 * self.ef[l]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `∫₀¹ uᵐ (b + cu)₊ᵏ du` by a fine midpoint rule split at the kink.
+    fn brute(b: f64, c: f64, k: i32, m: i32) -> f64 {
+        let n = 200_000;
+        let mut s = 0.0;
+        for q in 0..n {
+            let u = (q as f64 + 0.5) / n as f64;
+            let y: f64 = b + c * u;
+            if y > 0.0 {
+                s += u.powi(m) * y.powi(k);
+            }
+        }
+        s / n as f64
+    }
+
+    #[test]
+    fn segments_match_brute_force() {
+        for &(b, c) in &[
+            (0.3, 0.5),
+            (-0.3, 0.5),
+            (0.3, -0.5),
+            (-0.3, -0.5),
+            (0.0, 0.7),
+            (0.0, -0.7),
+            (0.7, -0.7),
+            (-0.7, 0.7),
+            (0.2, 0.0),
+        ] {
+            let s = segment(b, c);
+            for (got, k, m) in [
+                (s.a2, 2, 0),
+                (s.a1, 1, 0),
+                (s.a0, 0, 0),
+                (s.u1, 1, 1),
+                (s.u0, 0, 1),
+                (s.uu0, 0, 2),
+            ] {
+                let want = brute(b, c, k, m);
+                assert!(
+                    (got - want).abs() < 1e-8,
+                    "b={b} c={c} k={k} m={m}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn taylor_and_closed_forms_agree_at_the_switch() {
+        for s in [C::new(2.0, 0.0), C::new(0.0, 2.0), C::new(-1.2, 1.6)] {
+            let (u, w, v) = uwv(s);
+            let e = s.exp();
+            let u2 = (e - 1.0) / s;
+            let w2 = (e * (s - 1.0) + 1.0) / (s * s);
+            let v2 = (e * (s * s - 2.0 * s + 2.0) - 2.0) / (s * s * s);
+            assert!((u - u2).norm() < 1e-14 && (w - w2).norm() < 1e-14 && (v - v2).norm() < 1e-13);
+        }
+    }
+}

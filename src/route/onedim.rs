@@ -1,0 +1,493 @@
+//! The one-dimensional route: the expected loss, its gradient and Hessian-vector products for
+//! independent data at sizes the closed form refuses (n = 20 … 400), in polynomial time, with
+//! a reported error bound.
+//!
+//! Each output's term `I_i E[(x_i − act(f_i))²]` depends on the data only through the
+//! one-dimensional law of `f_i = b_i + Σ_j M_ij x_j`; [`crate::integrals::onedim`] computes its
+//! moments. ReLU and leaky ReLU (α) combine them as
+//!
+//! ```text
+//! E[(x_i − act f)²] = p_i/3 − 2(1−α) E[x_i f₊] + (1−α²) E[f₊²] − 2α E[x_i f] + α² E[f²]
+//! ```
+//!
+//! (from `act f = f₊ − α f₋`, `f₋ = f₊ − f`, `f₋² = f² − f₊²`); linear outputs use exact
+//! moments only. Only independent data: the law of f is a product there.
+
+use rayon::prelude::*;
+
+use crate::data::Distribution;
+use crate::error::{Error, Result};
+use crate::integrals::chain_rule::chain_rule;
+use crate::integrals::onedim::{self, Output, Request};
+use crate::model::{Activation, Model};
+use crate::objective::Objective;
+use crate::route::{Accuracy, Cost, Evaluation, Gradient, Route, RouteGradient};
+use crate::shape::Shape;
+use crate::tolerance::{ONEDIM_DEFAULT_TOL, ONEDIM_MIN_TOL};
+
+/// Most trapezoidal nodes one output may use before the route reports that it cannot reach
+/// the tolerance.
+pub const MAX_NODES: usize = 400_000;
+
+/// Refinement passes: each sets per-output targets from the previous loss estimate.
+const PASSES: usize = 3;
+
+/// Largest n whose work arrays (M and the gradient with respect to M, n² values each) fit in
+/// about 8 GB.
+const MAX_MATRIX_BYTES: f64 = 8e9;
+
+/// The loss by the one-dimensional route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    /// The loss.
+    pub loss: f64,
+    /// Per-feature terms (weighted; they sum to `loss`).
+    pub per_feature: Vec<f64>,
+    /// Bound on |loss − exact loss| (absolute).
+    pub error: f64,
+}
+
+/// The default relative tolerance.
+pub fn default_tolerance() -> f64 {
+    ONEDIM_DEFAULT_TOL
+}
+
+/// The loss with `|error| ≤ tol · loss` (fails with [`Error::Numerical`] if that cannot be
+/// reached within [`MAX_NODES`] nodes per output).
+pub fn loss(model: &Model, obj: &Objective, tol: f64) -> Result<Value> {
+    Ok(evaluate(model, obj, tol, false)?.0)
+}
+
+/// The loss and its gradient in [`Model::to_vec`]'s layout. The third value bounds the error
+/// of every gradient entry (absolute, largest over entries).
+pub fn loss_and_gradient(
+    model: &Model,
+    obj: &Objective,
+    tol: f64,
+) -> Result<(Value, Gradient, f64)> {
+    let (value, grad) = evaluate(model, obj, tol, true)?;
+    let (g, err) = grad.expect("gradient requested");
+    Ok((value, Gradient::from_vec_like(model, &g), err))
+}
+
+/// Checks that the route applies and the tolerance is meaningful.
+pub fn check(model: &Model, obj: &Objective, tol: f64) -> Result<()> {
+    obj.check_model(model)?;
+    OneDim::new(obj.clone(), tol)?.cost(model.shape())?;
+    Ok(())
+}
+
+/// Seconds per output and feature-pair of work (measured at (20, 5): ~1.5 s per loss under
+/// load; an estimate for choosing routes and refusing hours-long requests, not a promise).
+const SECONDS_PER_N2: f64 = 4e-3;
+
+/// The one-dimensional route at a relative tolerance: loss and gradient (no Hessian yet).
+#[derive(Debug, Clone)]
+pub struct OneDim {
+    obj: Objective,
+    tol: f64,
+}
+
+impl OneDim {
+    /// The route; fails for a tolerance that is not positive or below what f64 delivers,
+    /// non-independent data and smooth activations, naming the routes that do apply.
+    pub fn new(obj: Objective, tol: f64) -> Result<Self> {
+        if !tol.is_finite() || tol <= 0.0 {
+            return Err(Error::invalid(format!(
+                "the tolerance must be a positive number, got {tol}"
+            )));
+        }
+        if tol < ONEDIM_MIN_TOL {
+            return Err(Error::invalid(format!(
+                "a relative tolerance of {tol:e} is below what f64 arithmetic can deliver here \
+                 (the smallest is {ONEDIM_MIN_TOL:e})"
+            )));
+        }
+        match obj.data().distribution() {
+            Distribution::Independent => {}
+            other => {
+                return Err(Error::invalid(format!(
+                    "the one-dimensional route needs independent features; for {other} data use \
+                     the closed form (exact, any n when at most 14 features are active together) \
+                     or Monte Carlo"
+                )))
+            }
+        }
+        match obj.activation() {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Linear => {}
+            other => {
+                return Err(Error::invalid(format!(
+                    "the one-dimensional route handles relu, leaky_relu and linear outputs; for \
+                     {other} use the quadrature route (small n) or Monte Carlo"
+                )))
+            }
+        }
+        Ok(OneDim { obj, tol })
+    }
+}
+
+impl Route for OneDim {
+    fn name(&self) -> &'static str {
+        "onedim"
+    }
+
+    fn objective(&self) -> &Objective {
+        &self.obj
+    }
+
+    fn cost(&self, shape: Shape) -> Result<Cost> {
+        let n = shape.n as f64;
+        let bytes = 2.0 * 8.0 * n * n;
+        if bytes > MAX_MATRIX_BYTES {
+            return Err(Error::TooLarge(format!(
+                "n = {} needs about {:.1} GB for M and its gradient; the limit is {:.0} GB",
+                shape.n,
+                bytes / 1e9,
+                MAX_MATRIX_BYTES / 1e9
+            )));
+        }
+        crate::limits::check_memory(bytes, "the one-dimensional route")?;
+        let seconds = SECONDS_PER_N2 * n * n;
+        crate::limits::check_seconds(
+            seconds,
+            &format!("the one-dimensional route at n = {}", shape.n),
+            "--method mc",
+        )?;
+        Ok(Cost { seconds, bytes })
+    }
+
+    fn evaluate(&mut self, model: &Model) -> Result<Evaluation> {
+        let v = loss(model, &self.obj, self.tol)?;
+        let mut e = Evaluation::from_terms(v.per_feature, Accuracy::Bound(v.error));
+        e.loss = v.loss;
+        Ok(e)
+    }
+
+    fn as_gradient(&mut self) -> Option<&mut dyn RouteGradient> {
+        Some(self)
+    }
+}
+
+impl RouteGradient for OneDim {
+    /// A failure to reach the tolerance gives NaN (callers check finiteness before reporting).
+    fn loss_grad_flat(&mut self, shape: Shape, params: &[f64], grad: &mut [f64]) -> f64 {
+        let Ok(model) = Model::from_flat(shape, params) else {
+            return f64::NAN;
+        };
+        match loss_and_gradient(&model, &self.obj, self.tol) {
+            Ok((v, g, _)) => {
+                grad.copy_from_slice(&g.to_vec());
+                v.loss
+            }
+            Err(_) => {
+                grad.iter_mut().for_each(|g| *g = f64::NAN);
+                f64::NAN
+            }
+        }
+    }
+
+    fn evaluate_with_gradient(&mut self, model: &Model) -> Result<Evaluation> {
+        let (v, g, _) = loss_and_gradient(model, &self.obj, self.tol)?;
+        let mut e = Evaluation::from_terms(v.per_feature, Accuracy::Bound(v.error));
+        e.loss = v.loss;
+        e.gradient = Some(g);
+        Ok(e)
+    }
+}
+
+/// One output's weighted loss term and (optionally) its derivatives with respect to b_i and
+/// the row M_i·, with error bounds.
+#[derive(Debug, Clone)]
+struct OutputTerm {
+    value: f64,
+    error: f64,
+    db: f64,
+    dc: Vec<f64>,
+    /// Error bound of db and of each dc (absolute).
+    err_db: f64,
+    err_dc: Vec<f64>,
+}
+
+/// Leaky slope α of the activation (0 for ReLU, 1 for linear).
+fn slope(act: Activation) -> f64 {
+    match act {
+        Activation::Relu => 0.0,
+        Activation::LeakyRelu { alpha } => alpha,
+        _ => 1.0,
+    }
+}
+
+/// `weight · E[(x_i − act f)²]` for `f = b + c·x` (see the module documentation).
+fn output_term(
+    out: &Output,
+    act: Activation,
+    weight: f64,
+    target: f64,
+    gradient: bool,
+) -> Result<OutputTerm> {
+    if act == Activation::Linear {
+        return Ok(linear_term(out, weight, gradient));
+    }
+    let alpha = slope(act);
+    let (i, b, c, p) = (out.own, out.b, out.c, out.p);
+    let n = c.len();
+    let pi = p[i];
+    let req = Request {
+        coef_a: weight * (1.0 - alpha * alpha).abs(),
+        coef_xb: 2.0 * weight * (1.0 - alpha).abs(),
+        target,
+        gradient,
+        // The indicator moments of the gradient converge like T⁻² (the loss's like T⁻³ or
+        // faster); letting them choose the nodes costs ~1000× at (20, 5). Their error is
+        // still bounded and reported.
+        grad_target: f64::INFINITY,
+        max_nodes: MAX_NODES,
+    };
+    let mom = onedim::moments(out, &req)?;
+    // Exact polynomial moments: E f, Var f, E[x_i f], E[f²].
+    let ef_lin = b + (0..n).map(|j| c[j] * p[j] / 2.0).sum::<f64>();
+    let var = (0..n)
+        .map(|j| c[j] * c[j] * (p[j] / 3.0 - p[j] * p[j] / 4.0))
+        .sum::<f64>();
+    let e_f2 = ef_lin * ef_lin + var;
+    let e_xf = pi / 2.0 * (ef_lin - c[i] * pi / 2.0) + c[i] * pi / 3.0;
+    let terms = [
+        pi / 3.0,
+        -2.0 * (1.0 - alpha) * mom.xb,
+        (1.0 - alpha * alpha) * mom.a,
+        -2.0 * alpha * e_xf,
+        alpha * alpha * e_f2,
+    ];
+    let raw: f64 = terms.iter().sum();
+    let scale: f64 = terms.iter().map(|t| t.abs()).sum();
+    let eps = f64::EPSILON;
+    let error = weight
+        * (2.0 * (1.0 - alpha).abs() * mom.err_xb
+            + (1.0 - alpha * alpha).abs() * mom.err_a
+            + (n as f64 + 8.0) * eps * scale);
+    // The expected squared error is ≥ 0; rounding may leave a tiny negative value.
+    let value = weight * raw.max(0.0);
+    let (mut db, mut dc, mut err_db, mut err_dc) = (0.0, Vec::new(), 0.0, Vec::new());
+    if let Some(g) = &mom.grad {
+        let xh_i = g.xh[i];
+        db = weight
+            * (-2.0 * (1.0 - alpha) * xh_i + 2.0 * (1.0 - alpha * alpha) * mom.ef - alpha * pi
+                + 2.0 * alpha * alpha * ef_lin);
+        err_db = weight
+            * (2.0 * (1.0 - alpha).abs() * g.err_xh[i]
+                + 2.0 * (1.0 - alpha * alpha).abs() * mom.err_ef
+                + (n as f64 + 8.0) * eps * (xh_i + mom.ef + pi + ef_lin.abs()));
+        dc = (0..n)
+            .map(|j| {
+                let e_xixj = if j == i { pi / 3.0 } else { pi * p[j] / 4.0 };
+                let e_xjf = p[j] / 2.0 * (ef_lin - c[j] * p[j] / 2.0) + c[j] * p[j] / 3.0;
+                weight
+                    * (-2.0 * (1.0 - alpha) * g.xxh[j] + 2.0 * (1.0 - alpha * alpha) * g.xf[j]
+                        - 2.0 * alpha * e_xixj
+                        + 2.0 * alpha * alpha * e_xjf)
+            })
+            .collect();
+        err_dc = (0..n)
+            .map(|j| {
+                weight
+                    * (2.0 * (1.0 - alpha).abs() * g.err_xxh[j]
+                        + 2.0 * (1.0 - alpha * alpha).abs() * g.err_xf[j]
+                        + (n as f64 + 8.0) * eps * (g.xxh[j] + g.xf[j] + pi + ef_lin.abs()))
+            })
+            .collect();
+        // A bias exactly on the kink with positive probability that f = b (no feature that
+        // moves f is active): the formulas above imply act'(0) = α there; the closed form (and
+        // this route) take the derivative of both pieces with strict inequalities, act'(0) = 0,
+        // so remove the α part on that atom: −2α E[x_i ∂f/∂θ; f = 0].
+        if alpha != 0.0 && b == 0.0 {
+            let moves = |j: usize| p[j] > 0.0 && c[j] != 0.0;
+            if !moves(i) {
+                let q0: f64 = (0..n).filter(|&j| moves(j)).map(|j| 1.0 - p[j]).product();
+                db += weight * alpha * q0 * pi;
+                for (j, d) in dc.iter_mut().enumerate() {
+                    if !moves(j) {
+                        let e_xixj = if j == i { pi / 3.0 } else { pi * p[j] / 4.0 };
+                        *d += 2.0 * weight * alpha * q0 * e_xixj;
+                    }
+                }
+            }
+        }
+    }
+    Ok(OutputTerm {
+        value,
+        error,
+        db,
+        dc,
+        err_db,
+        err_dc,
+    })
+}
+
+/// Linear output: residual `r = x_i − f = −b + Σ_j d_j x_j`, `d_j = δ_ij − c_j`.
+///
+/// # Formula
+/// `E r² = (E r)² + Var r`, `E r = −b + Σ d_j p_j/2`, `Var r = Σ d_j² (p_j/3 − p_j²/4)`;
+/// `∂/∂b = −2 E r`, `∂/∂c_j = −(E r p_j + 2 d_j (p_j/3 − p_j²/4))`. Both terms are
+/// non-negative; the only rounding worth bounding is in the sum for `E r`.
+fn linear_term(out: &Output, weight: f64, gradient: bool) -> OutputTerm {
+    let (i, b, c, p) = (out.own, out.b, out.c, out.p);
+    let n = c.len();
+    let d = |j: usize| if j == i { 1.0 - c[j] } else { -c[j] };
+    let var_x = |j: usize| p[j] / 3.0 - p[j] * p[j] / 4.0;
+    let mean = -b + (0..n).map(|j| d(j) * p[j] / 2.0).sum::<f64>();
+    let var = (0..n).map(|j| d(j) * d(j) * var_x(j)).sum::<f64>();
+    let eps = f64::EPSILON;
+    let nf = n as f64 + 4.0;
+    let mean_err = nf * eps * (b.abs() + (0..n).map(|j| d(j).abs() * p[j] / 2.0).sum::<f64>());
+    let error = weight
+        * (2.0 * mean.abs() * mean_err + mean_err * mean_err + nf * eps * (var + mean * mean));
+    let (mut db, mut dc, mut err_db, mut err_dc) = (0.0, Vec::new(), 0.0, Vec::new());
+    if gradient {
+        db = -2.0 * weight * mean;
+        err_db = 2.0 * weight * mean_err;
+        dc = (0..n)
+            .map(|j| -weight * (mean * p[j] + 2.0 * d(j) * var_x(j)))
+            .collect();
+        err_dc = (0..n)
+            .map(|j| {
+                weight
+                    * (mean_err * p[j]
+                        + nf * eps * (mean.abs() * p[j] + 2.0 * d(j).abs() * var_x(j)))
+            })
+            .collect();
+    }
+    OutputTerm {
+        value: weight * (mean * mean + var),
+        error,
+        db,
+        dc,
+        err_db,
+        err_dc,
+    }
+}
+
+type GradientPart = Option<(Vec<f64>, f64)>;
+
+fn evaluate(
+    model: &Model,
+    obj: &Objective,
+    tol: f64,
+    want_grad: bool,
+) -> Result<(Value, GradientPart)> {
+    check(model, obj, tol)?;
+    let n = model.n();
+    let act = obj.activation();
+    let weights = obj.weights();
+    let density = obj.data().density().to_vec();
+    let gram = model.gram();
+    // Row-major rows of M.
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| gram.row(i).iter().copied().collect())
+        .collect();
+    let bias = model.b();
+
+    // Pass 1 aims at tol × an a-priori scale of each term; later passes at tol × the estimate.
+    let scale: Vec<f64> = (0..n)
+        .map(|i| {
+            let pi = density[i];
+            weights[i] * (pi / 3.0).max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    let mut targets: Vec<f64> = scale.iter().map(|s| 0.5 * tol * s).collect();
+    let mut terms: Vec<Option<OutputTerm>> = vec![None; n];
+    let mut redo: Vec<bool> = vec![true; n];
+    for pass in 0..PASSES {
+        let computed: Vec<(usize, Result<OutputTerm>)> = (0..n)
+            .into_par_iter()
+            .filter(|&i| redo[i])
+            .map(|i| {
+                if weights[i] == 0.0 {
+                    return (
+                        i,
+                        Ok(OutputTerm {
+                            value: 0.0,
+                            error: 0.0,
+                            db: 0.0,
+                            dc: vec![0.0; if want_grad { n } else { 0 }],
+                            err_db: 0.0,
+                            err_dc: vec![0.0; if want_grad { n } else { 0 }],
+                        }),
+                    );
+                }
+                let out = Output {
+                    b: bias[i],
+                    c: &rows[i],
+                    p: &density,
+                    own: i,
+                };
+                (i, output_term(&out, act, weights[i], targets[i], want_grad))
+            })
+            .collect();
+        for (i, r) in computed {
+            terms[i] = Some(r?);
+        }
+        let total: f64 = terms.iter().map(|t| t.as_ref().unwrap().value).sum();
+        let total_err: f64 = terms.iter().map(|t| t.as_ref().unwrap().error).sum();
+        if total_err <= tol * (total - total_err).max(0.0) || pass + 1 == PASSES {
+            break;
+        }
+        // Share tol × (a lower bound of L) between the outputs: half by their own size, half
+        // evenly.
+        let lower = (total - total_err).max(0.0);
+        let mut any = false;
+        for i in 0..n {
+            let t = terms[i].as_ref().unwrap();
+            let own = (t.value - t.error).max(0.0);
+            let new_target = 0.5 * tol * (own + lower / n as f64);
+            redo[i] = t.error > new_target && new_target > 0.0;
+            any |= redo[i];
+            targets[i] = 0.5 * new_target;
+        }
+        if !any {
+            break;
+        }
+    }
+    let terms: Vec<OutputTerm> = terms.into_iter().map(|t| t.unwrap()).collect();
+    let per_feature: Vec<f64> = terms.iter().map(|t| t.value).collect();
+    let loss: f64 = per_feature.iter().sum();
+    let error: f64 = terms.iter().map(|t| t.error).sum::<f64>() + n as f64 * f64::EPSILON * loss;
+    if error > tol * loss && error > 0.0 {
+        return Err(Error::Numerical(format!(
+            "the one-dimensional route reached a relative error of {:.1e}, not the requested \
+             {tol:.1e}, within {MAX_NODES} nodes per output (coefficients of very different \
+             sizes, e.g. some M_ij tiny but not zero, make its integrals slow to converge); \
+             loosen --tol or use the closed form when n ≤ 14",
+            error / loss.max(f64::MIN_POSITIVE)
+        )));
+    }
+    let value = Value {
+        loss,
+        per_feature,
+        error,
+    };
+    if !want_grad {
+        return Ok((value, None));
+    }
+    // ∂L/∂M (row-major) and ∂L/∂b, then the chain rule through M = W_out W (or WᵀW).
+    let mut gram_bar = vec![0.0; n * n];
+    let mut gram_err = vec![0.0; n * n];
+    let mut b_bar = vec![0.0; n];
+    let mut b_err = vec![0.0; n];
+    for (i, t) in terms.iter().enumerate() {
+        gram_bar[i * n..(i + 1) * n].copy_from_slice(&t.dc);
+        gram_err[i * n..(i + 1) * n].copy_from_slice(&t.err_dc);
+        b_bar[i] = t.db;
+        b_err[i] = t.err_db;
+    }
+    let params = model.to_vec();
+    let mut grad = vec![0.0; params.len()];
+    chain_rule(model.shape(), &params, &gram_bar, &b_bar, &mut grad);
+    // Error propagation: the same linear map with |parameters| and the error bounds.
+    let abs_params: Vec<f64> = params.iter().map(|v| v.abs()).collect();
+    let mut grad_err = vec![0.0; params.len()];
+    chain_rule(model.shape(), &abs_params, &gram_err, &b_err, &mut grad_err);
+    let g_scale = grad.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let grad_error = grad_err.iter().fold(0.0f64, |a, v| a.max(*v))
+        + (2 * n + 4) as f64 * f64::EPSILON * g_scale;
+    Ok((value, Some((grad, grad_error))))
+}
