@@ -167,11 +167,28 @@ fn verify_reads_model_files_and_weight_files() {
     }
     // A weights file without a bias uses b = 0 and says so.
     let nb = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/no_bias_2d_fh.npz");
-    let text = stdout(&tms(&["verify", nb.to_str().unwrap(), "--restarts", "2"]));
+    let o = tms(&["verify", nb.to_str().unwrap(), "--restarts", "2"]);
+    let text = stdout(&o);
     assert!(
         text.starts_with("note: ") && text.contains("b = 0"),
         "{text}"
     );
+    // No data settings at all: the defaults assumed are said on stderr.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no data settings given") && err.contains("density 1"),
+        "{err}"
+    );
+    let o = tms(&[
+        "verify",
+        nb.to_str().unwrap(),
+        "--restarts",
+        "2",
+        "--density",
+        "0.5",
+    ]);
+    stdout(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("no data settings"));
 }
 
 #[test]

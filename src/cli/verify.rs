@@ -104,6 +104,20 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         seconds,
         "fewer --restarts shorten the search for the best critical point",
     );
+    if !is_json && args.data.settings() == tms_exact::settings::DataSettings::default() {
+        // A weights file carries no data settings: say what is assumed (once every input
+        // was accepted) rather than verify a sparse model against dense data without a word.
+        eprintln!(
+            "note: no data settings given for {}: assuming density 1, importance 1, \
+             independent data, reduction sum; give --density/--importance as trained{}",
+            args.file.display(),
+            if models.len() > 1 {
+                " (the notebook's [instances, features, hidden] runs use --reduction mean)"
+            } else {
+                ""
+            }
+        );
+    }
     let reports = verify_with(&route, &models, &vopts, &Bar::new("minimising"))?;
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();
