@@ -104,6 +104,9 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         seconds,
         "fewer --restarts shorten the search for the best critical point",
     );
+    for m in &models {
+        obj.check_model(m)?;
+    }
     if !is_json && args.data.settings() == tms_exact::settings::DataSettings::default() {
         // A weights file carries no data settings: say what is assumed (once every input
         // was accepted) rather than verify a sparse model against dense data without a word.
