@@ -42,7 +42,7 @@ pub enum Command {
     /// Train models the way the Anthropic notebook does (sampled batches, AdamW) and report
     /// their exact loss.
     Train(train::TrainArgs),
-    /// Check trained models (JSON, .npy, .npz, .safetensors): are they at the optimum?
+    /// Check trained models (JSON, .npy, .npz, .safetensors, .pt/.pth): are they at the optimum?
     Verify(verify::VerifyArgs),
     /// The exact loss over a 2-D grid (n = 2, m = 1 weights, or a plane through a model file)
     /// as PNG + SVG + CSV, with critical points marked.

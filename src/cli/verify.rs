@@ -22,10 +22,11 @@ use tms_exact::verify::{verify_with, Report};
 /// Arguments of `tms-exact verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Trained weights: a model file (.json), .npy (W), .npz or .safetensors (W and bias)
+    /// Trained weights: a model file (.json), .npy (W), .npz, .safetensors or a torch.save file
+    /// (.pt/.pth) (W and bias)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Layout of W in .npy/.npz/.safetensors: features-hidden (the notebook's
+    /// Layout of W in .npy/.npz/.safetensors/.pt: features-hidden (the notebook's
     /// W[instance, feature, hidden]; default) or hidden-features (ARENA's)
     #[arg(long, value_name = "LAYOUT")]
     pub layout: Option<String>,
