@@ -28,9 +28,6 @@ use crate::tolerance;
 /// Largest number of grid points per axis.
 pub const MAX_GRID: usize = 2000;
 
-/// Refuse grids whose estimated time exceeds this many seconds.
-pub const MAX_SECONDS: f64 = 3600.0;
-
 /// A square grid of `points × points` over `[x.0, x.1] × [y.0, y.1]`, endpoints included.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GridSpec {
@@ -224,18 +221,20 @@ fn eval_seconds(obj: &Objective) -> f64 {
 /// Evaluations per grid point of the exact bias profile (scan + refinement).
 const PROFILE_EVALS: f64 = 130.0;
 
-/// Refuses a grid whose estimated cost is beyond [`MAX_SECONDS`], saying what it would cost.
+/// Refuses a grid whose estimated time is beyond the tool's one time limit
+/// ([`crate::limits::check_seconds`]), saying what it would cost.
 fn check_cost(grid: &GridSpec, per_point: f64) -> Result<f64> {
     let points = (grid.points * grid.points) as f64;
     let secs = points * per_point / rayon::current_num_threads().max(1) as f64;
-    if secs > MAX_SECONDS {
-        return Err(Error::TooLarge(format!(
-            "a {0} × {0} grid ({1} points) would take about {2:.1} hours here; use a smaller --grid",
+    crate::limits::check_seconds(
+        secs,
+        &format!(
+            "a {0} × {0} grid ({1} points)",
             grid.points,
-            grid.points * grid.points,
-            secs / 3600.0
-        )));
-    }
+            grid.points * grid.points
+        ),
+        "use a smaller --grid",
+    )?;
     Ok(secs)
 }
 

@@ -283,13 +283,9 @@ fn quadrature_agrees_with_closed_form_and_monte_carlo() {
     assert!((l - exactish).abs() <= 5.0 * se, "{l} ± {se} vs {exactish}");
 }
 
-#[test]
-fn bad_inputs_are_one_line_and_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let model = |name: &str, text: &str| write(d, name, text).to_str().unwrap().to_string();
-    let good = model("good.json", r#"{"W": [[1, -1]], "b": [0, 0]}"#);
-    let big_rows: Vec<String> = (0..2)
+/// A model file with n = 20, m = 2 (all 20 features active together under independent data).
+fn twenty_features() -> String {
+    let rows: Vec<String> = (0..2)
         .map(|r| {
             format!(
                 "[{}]",
@@ -297,14 +293,20 @@ fn bad_inputs_are_one_line_and_exit_2() {
             )
         })
         .collect();
-    let big = model(
-        "big.json",
-        &format!(
-            r#"{{"W": [{}], "b": [{}]}}"#,
-            big_rows.join(", "),
-            vec!["0"; 20].join(", ")
-        ),
-    );
+    format!(
+        r#"{{"W": [{}], "b": [{}]}}"#,
+        rows.join(", "),
+        vec!["0"; 20].join(", ")
+    )
+}
+
+#[test]
+fn bad_inputs_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = |name: &str, text: &str| write(d, name, text).to_str().unwrap().to_string();
+    let good = model("good.json", r#"{"W": [[1, -1]], "b": [0, 0]}"#);
+    let big = model("big.json", &twenty_features());
     let files: Vec<(&str, String, &str)> = vec![
         (
             "ragged W",
@@ -555,23 +557,7 @@ fn automatic_method_picks_the_cheapest_route_that_applies() {
     // Too many features active together for every deterministic route: Monte Carlo, said
     // on stderr and in the method line.
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = (0..2)
-        .map(|r| {
-            format!(
-                "[{}]",
-                vec![if r == 0 { "1" } else { "0.5" }; 20].join(", ")
-            )
-        })
-        .collect();
-    let big = write(
-        dir.path(),
-        "big.json",
-        &format!(
-            r#"{{"W": [{}], "b": [{}]}}"#,
-            rows.join(", "),
-            vec!["0"; 20].join(", ")
-        ),
-    );
+    let big = write(dir.path(), "big.json", &twenty_features());
     let o = tms(&[
         "loss",
         big.to_str().unwrap(),

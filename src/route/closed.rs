@@ -40,6 +40,21 @@ const SECONDS_PER_STATE: f64 = 2.0e-8;
 /// Bytes per cut-cube state (three moments in f64 and in dual numbers).
 const BYTES_PER_STATE: f64 = 96.0;
 
+/// The fixed part of one evaluation, borrowed field by field from a [`ClosedForm`] (a macro,
+/// not a method, so the workspaces stay mutably borrowable beside it).
+macro_rules! context {
+    ($route:expr, $shape:expr) => {
+        Context {
+            shape: $shape,
+            act: $route.obj.activation(),
+            weights: &$route.weights,
+            family: &$route.family,
+            groups: &$route.groups,
+            parallel: $route.parallel,
+        }
+    };
+}
+
 /// The closed-form route: evaluates one objective many times, reusing its workspaces (what
 /// optimisers should use).
 #[derive(Debug, Clone)]
@@ -114,14 +129,7 @@ impl ClosedForm {
     }
 
     fn run(&mut self, shape: Shape, params: &[f64], grad: Option<&mut [f64]>) -> Vec<f64> {
-        let ctx = Context {
-            shape,
-            act: self.obj.activation(),
-            weights: &self.weights,
-            family: &self.family,
-            groups: &self.groups,
-            parallel: self.parallel,
-        };
+        let ctx = context!(self, shape);
         evaluate(&ctx, params, &mut self.pool, grad)
     }
 }
@@ -223,14 +231,7 @@ impl RouteHessian for ClosedForm {
         for k in 0..np {
             dp[k].d = 1.0;
             grad.iter_mut().for_each(|g| *g = Dual::zero());
-            let ctx = Context {
-                shape,
-                act: self.obj.activation(),
-                weights: &self.weights,
-                family: &self.family,
-                groups: &self.groups,
-                parallel: self.parallel,
-            };
+            let ctx = context!(self, shape);
             evaluate(&ctx, &dp, &mut self.pool_dual, Some(&mut grad));
             for (r, g) in grad.iter().enumerate() {
                 h[(r, k)] = g.d;

@@ -32,10 +32,6 @@ pub const MAX_NODES: usize = 400_000;
 /// Refinement passes: each sets per-output targets from the previous loss estimate.
 const PASSES: usize = 3;
 
-/// Largest n whose work arrays (M and the gradient with respect to M, n² values each) fit in
-/// about 8 GB.
-const MAX_MATRIX_BYTES: f64 = 8e9;
-
 /// The loss by the one-dimensional route.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Value {
@@ -137,16 +133,15 @@ impl Route for OneDim {
 
     fn cost(&self, shape: Shape) -> Result<Cost> {
         let n = shape.n as f64;
+        // M and the gradient with respect to M, n² values each.
         let bytes = 2.0 * 8.0 * n * n;
-        if bytes > MAX_MATRIX_BYTES {
-            return Err(Error::TooLarge(format!(
-                "n = {} needs about {:.1} GB for M and its gradient; the limit is {:.0} GB",
-                shape.n,
-                bytes / 1e9,
-                MAX_MATRIX_BYTES / 1e9
-            )));
-        }
-        crate::limits::check_memory(bytes, "the one-dimensional route")?;
+        crate::limits::check_memory(
+            bytes,
+            &format!(
+                "the one-dimensional route at n = {} (M and its gradient)",
+                shape.n
+            ),
+        )?;
         let seconds = SECONDS_PER_N2 * n * n;
         crate::limits::check_seconds(
             seconds,
