@@ -217,14 +217,7 @@ fn read_npy<R: Read>(reader: &mut R, available: Option<usize>) -> Msg<Array> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or("array shape overflows")?;
-    if len as u64 > crate::limits::MAX_ARRAY_ENTRIES {
-        return Err(format!(
-            "the header declares shape {shape:?} ({len} numbers, {} as f64); the limit is {} \
-             numbers per array (refused before reading the data)",
-            crate::limits::bytes_text(len as f64 * 8.0),
-            crate::limits::MAX_ARRAY_ENTRIES
-        ));
-    }
+    check_entries(&shape)?;
     let need = len.checked_mul(size).ok_or("array shape overflows")?;
     if let Some(total) = available {
         let have = total.saturating_sub(header_len);
@@ -401,15 +394,7 @@ fn read_safetensors(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Nam
         let view = st
             .tensor(name)
             .map_err(|e| format!("cannot read tensor '{name}': {e}"))?;
-        let len: u64 = view.shape().iter().map(|&d| d as u64).product();
-        if len > crate::limits::MAX_ARRAY_ENTRIES {
-            return Err(format!(
-                "tensor '{name}' has shape {:?} ({len} numbers); the limit is {} numbers per \
-                 array",
-                view.shape(),
-                crate::limits::MAX_ARRAY_ENTRIES
-            ));
-        }
+        check_entries(view.shape()).map_err(|m| format!("tensor '{name}': {m}"))?;
         let d = view.data();
         // Bytes are little-endian and not necessarily aligned: decode chunk by chunk.
         let data: Vec<f64> = match view.dtype() {
@@ -452,6 +437,21 @@ fn read_safetensors(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Nam
     Ok((w, b))
 }
 
+/// Refuses an array shape beyond [`crate::limits::MAX_ARRAY_ENTRIES`] numbers, from the shape
+/// alone (before the data are read or decompressed).
+fn check_entries(shape: &[usize]) -> Msg<()> {
+    let len = shape.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
+    if len > crate::limits::MAX_ARRAY_ENTRIES {
+        return Err(format!(
+            "the shape {shape:?} holds {len} numbers ({} as f64); the limit is {} numbers per \
+             array (refused before reading the data)",
+            crate::limits::bytes_text(len as f64 * 8.0),
+            crate::limits::MAX_ARRAY_ENTRIES
+        ));
+    }
+    Ok(())
+}
+
 /// Same names and checks as `.npz`; tensor names are `state_dict()`'s (see [`super::torch`]).
 fn read_torch(bytes: Vec<u8>, names: &WeightNames) -> Msg<(Named, Option<Named>)> {
     let file = super::torch::TorchFile::from_bytes(bytes)?;
@@ -461,6 +461,7 @@ fn read_torch(bytes: Vec<u8>, names: &WeightNames) -> Msg<(Named, Option<Named>)
     let b_name = pick_name(&available, names.b.as_deref(), B_DEFAULTS, "bias", false)?;
     let read = |name: &str| -> Msg<Named> {
         let (shape, data) = file.tensor(name)?;
+        check_entries(&shape).map_err(|m| format!("tensor '{name}': {m}"))?;
         Ok(Named {
             name: name.to_string(),
             array: Array { shape, data },
