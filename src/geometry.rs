@@ -453,7 +453,38 @@ pub fn projections(w: &DMatrix<f64>) -> Vec<Projection> {
 /// principal-plane projections side by side.
 pub fn figure(model: &Model, importance: &[f64], title: &str) -> crate::plot::Figure {
     let g = geometry(model);
-    let panels = projections(model.w())
+    let mut t = title.to_string();
+    if model.m() >= 3 {
+        t.push_str(&format!(" · shape: {}", g.shape));
+    }
+    t.push_str(&format!(" · D* = {:.4}", g.dimensions_per_feature));
+    crate::plot::Figure::new(t, panels(model, importance, None))
+}
+
+/// Several models in one picture: each model's panels (one for m = 2, two projections for
+/// m ≥ 3), titled by its label and shape, `columns` models per row (0: one row).
+pub fn figure_many(
+    models: &[(&Model, &[f64], String)],
+    title: &str,
+    columns: usize,
+) -> crate::plot::Figure {
+    let per_model = models
+        .first()
+        .map_or(1, |(m, _, _)| if m.m() >= 3 { 2 } else { 1 });
+    let all = models
+        .iter()
+        .flat_map(|(m, imp, label)| panels(m, imp, Some(label)))
+        .collect();
+    let mut fig = crate::plot::Figure::new(title, all);
+    fig.columns = columns * per_model;
+    fig.panel_size = (420, 400);
+    fig
+}
+
+/// One model's arrow panels; `label` (several models in one picture) goes before the shape.
+fn panels(model: &Model, importance: &[f64], label: Option<&str>) -> Vec<crate::plot::Panel> {
+    let g = geometry(model);
+    projections(model.w())
         .into_iter()
         .map(|(xl, yl, pts)| {
             let arrows = pts
@@ -466,11 +497,15 @@ pub fn figure(model: &Model, importance: &[f64], title: &str) -> crate::plot::Fi
                     value: importance.get(j).copied().unwrap_or(1.0),
                 })
                 .collect();
+            let what = if model.m() >= 3 {
+                format!("oblique view of (PC1, PC2, PC3): {xl}, {yl}")
+            } else {
+                format!("shape: {}", g.shape)
+            };
             crate::plot::Panel::Arrows(crate::plot::ArrowPlot {
-                title: if model.m() >= 3 {
-                    format!("oblique view of (PC1, PC2, PC3): {xl}, {yl}")
-                } else {
-                    format!("shape: {}", g.shape)
+                title: match label {
+                    Some(l) => format!("{l}: {}", g.shape),
+                    None => what,
                 },
                 x_label: xl,
                 y_label: yl,
@@ -478,13 +513,7 @@ pub fn figure(model: &Model, importance: &[f64], title: &str) -> crate::plot::Fi
                 value_label: "importance Iᵢ".into(),
             })
         })
-        .collect();
-    let mut t = title.to_string();
-    if model.m() >= 3 {
-        t.push_str(&format!(" · shape: {}", g.shape));
-    }
-    t.push_str(&format!(" · D* = {:.4}", g.dimensions_per_feature));
-    crate::plot::Figure::new(t, panels)
+        .collect()
 }
 
 #[cfg(test)]

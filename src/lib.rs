@@ -43,6 +43,7 @@
 
 pub mod configurations;
 pub mod data;
+pub mod dimensionality;
 pub mod dual;
 pub mod error;
 pub mod geometry;
@@ -59,6 +60,7 @@ pub mod presets;
 pub mod progress;
 #[cfg(feature = "python")]
 pub mod python;
+pub mod reproduce;
 pub mod route;
 pub mod settings;
 pub mod shape;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
                     let _ = e.print();
                     ExitCode::from(2)
                 }
-                _ => fail(&first_line(&e.render().to_string()), 2),
+                _ => fail(&cli::clap_message(&e), 2),
             };
         }
     };
@@ -47,24 +47,4 @@ fn fail(msg: &str, code: i32) -> ExitCode {
     let line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
     let _ = writeln!(std::io::stderr(), "error: {line}");
     ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-/// The message of a clap error: its `error:` line, plus the indented lines that complete it
-/// when it ends with a colon ("required arguments were not provided:"), without usage or tips.
-fn first_line(rendered: &str) -> String {
-    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
-    let first = lines
-        .by_ref()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or("invalid command line");
-    let mut msg = first.trim_start_matches("error:").trim().to_string();
-    if msg.ends_with(':') {
-        let rest: Vec<&str> = lines
-            .take_while(|l| l.starts_with(' '))
-            .map(str::trim)
-            .collect();
-        msg.push(' ');
-        msg.push_str(&rest.join(", "));
-    }
-    msg
 }

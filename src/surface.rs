@@ -134,6 +134,9 @@ pub struct SurfaceMark {
     /// Where it comes from: "census" (exact critical point of the full problem, in the plane),
     /// "grid" (a grid minimum refined exactly within the plane) or a model's name.
     pub source: String,
+    /// Minima: the share of grid points whose steepest descent on the grid ends at this
+    /// minimum (see [`assign_basins`]); `None` for other marks.
+    pub basin_share: Option<f64>,
 }
 
 /// One panel's values.
@@ -474,6 +477,10 @@ pub fn pair_surface(
             marks,
         });
     }
+    let mut layers = layers;
+    for l in &mut layers {
+        assign_basins(&xs, &ys, l);
+    }
     Ok(Surface {
         title: format!("n = 2, m = 1 · {}", describe(obj)),
         x_name: "w1".into(),
@@ -578,6 +585,7 @@ fn pair_marks(obj: &Objective, mode: &BiasMode, grid: &GridSpec) -> Result<Vec<S
                     loss: lm.loss,
                     kind: kind_name(lm.spectrum.kind).into(),
                     source: "census".into(),
+                    basin_share: None,
                 });
             }
         }
@@ -843,6 +851,7 @@ pub fn plane_surface(
                 loss: ev.loss_flat(Shape::new(n, m, tied), &at(a, b)),
                 kind: "point".into(),
                 source: name,
+                basin_share: None,
             });
         }
     }
@@ -851,6 +860,14 @@ pub fn plane_surface(
         Directions::Hessian => "lowest Hessian directions".into(),
         Directions::Towards { name, .. } => format!("towards {name}"),
     };
+    let mut plane_layer = Layer {
+        name: "loss on the plane".into(),
+        csv_prefix: String::new(),
+        loss,
+        biases: None,
+        marks,
+    };
+    assign_basins(&xs, &ys, &mut plane_layer);
     Ok(Surface {
         title: format!(
             "{model_name}: n = {n}, m = {m}{} · {} · {how}",
@@ -863,17 +880,89 @@ pub fn plane_surface(
         y_label: y_label.into(),
         xs,
         ys,
-        layers: vec![Layer {
-            name: "loss on the plane".into(),
-            csv_prefix: String::new(),
-            loss,
-            biases: None,
-            marks,
-        }],
+        layers: vec![plane_layer],
         path,
         origin: Some(p0),
         directions: Some([d1, d2]),
     })
+}
+
+/// Basins on the grid: every grid point follows its steepest descent to the lowest of its
+/// eight neighbours until no neighbour is lower; each marked minimum receives the share of
+/// grid points whose descent ends within two grid cells of it (the nearest such minimum).
+/// Descents that end elsewhere (at the edge of the range, or at a grid minimum no exact
+/// critical point explains) belong to no mark, so the shares may sum to less than 1.
+pub fn assign_basins(xs: &[f64], ys: &[f64], layer: &mut Layer) {
+    let (nx, ny) = (xs.len(), ys.len());
+    let v = &layer.loss;
+    let value = |k: usize| {
+        if v[k].is_finite() {
+            v[k]
+        } else {
+            f64::INFINITY
+        }
+    };
+    // Each point's successor: its lowest neighbour if lower than itself.
+    let next: Vec<usize> = (0..nx * ny)
+        .map(|k| {
+            let (ix, iy) = (k % nx, k / nx);
+            let mut best = k;
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    let (jx, jy) = (ix as i64 + dx, iy as i64 + dy);
+                    if (dx, dy) == (0, 0) || jx < 0 || jy < 0 || jx >= nx as i64 || jy >= ny as i64
+                    {
+                        continue;
+                    }
+                    let j = jy as usize * nx + jx as usize;
+                    if value(j) < value(best) {
+                        best = j;
+                    }
+                }
+            }
+            best
+        })
+        .collect();
+    let (hx, hy) = (
+        (xs[nx - 1] - xs[0]) / (nx - 1) as f64,
+        (ys[ny - 1] - ys[0]) / (ny - 1) as f64,
+    );
+    // The mark a sink belongs to: the nearest minimum within two cells.
+    let mark_of_sink = |k: usize| -> Option<usize> {
+        let (x, y) = (xs[k % nx], ys[k / nx]);
+        layer
+            .marks
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.kind == "minimum")
+            .map(|(i, m)| (i, ((m.x - x) / hx).hypot((m.y - y) / hy)))
+            .filter(|&(_, d)| d <= 2.0)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    };
+    let mut counts = vec![0usize; layer.marks.len()];
+    let mut sink_of = vec![usize::MAX; nx * ny];
+    for start in 0..nx * ny {
+        let mut k = start;
+        while next[k] != k && sink_of[k] == usize::MAX {
+            k = next[k];
+        }
+        let sink = if sink_of[k] == usize::MAX {
+            k
+        } else {
+            sink_of[k]
+        };
+        sink_of[start] = sink;
+        if let Some(i) = mark_of_sink(sink) {
+            counts[i] += 1;
+        }
+    }
+    let total = (nx * ny) as f64;
+    for (m, c) in layer.marks.iter_mut().zip(counts) {
+        if m.kind == "minimum" {
+            m.basin_share = Some(c as f64 / total);
+        }
+    }
 }
 
 /// Largest number of grid minima refined and marked on a plane.
@@ -989,6 +1078,7 @@ fn grid_minima(
                 loss: value,
                 kind: "minimum".into(),
                 source: "grid".into(),
+                basin_share: None,
             });
         }
     }

@@ -293,3 +293,178 @@ fn geometry_cli_prints_json_with_the_census_names_and_draws_the_picture() {
         assert!(text.contains(label), "SVG lacks {label}");
     }
 }
+
+fn model_json(cols: &[Vec<f64>], data: &str) -> String {
+    let m = cols[0].len();
+    let rows: Vec<String> = (0..m)
+        .map(|h| {
+            format!(
+                "[{}]",
+                cols.iter()
+                    .map(|c| c[h].to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"W": [{}], "b": [{}], "data": {data}}}"#,
+        rows.join(", "),
+        vec!["0"; cols.len()].join(", ")
+    )
+}
+
+#[test]
+fn several_models_are_drawn_in_one_picture_with_their_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for k in [3usize, 5, 6] {
+        let p = dir.path().join(format!("poly{k}.json"));
+        std::fs::write(&p, model_json(&polygon(k, 1.0), r#"{"density": 0.1}"#)).unwrap();
+        paths.push(p.to_str().unwrap().to_string());
+    }
+    let prefix = dir.path().join("many");
+    let mut args: Vec<&str> = vec!["geometry"];
+    args.extend(paths.iter().map(String::as_str));
+    args.extend([
+        "--label",
+        "three",
+        "--label",
+        "five",
+        "--label",
+        "six",
+        "--columns",
+        "2",
+        "--json",
+        "--out",
+    ]);
+    args.push(prefix.to_str().unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tms-exact"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shapes: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["shape"].as_str().unwrap())
+        .collect();
+    assert_eq!(shapes, ["triangle", "pentagon", "hexagon"]);
+    let png = std::fs::read(prefix.with_extension("png")).unwrap();
+    let d = png::Decoder::new(std::io::Cursor::new(&png[..]));
+    let info = d.read_info().unwrap();
+    // Two columns, two rows of 420 × 400 panels under the title band.
+    assert_eq!(info.info().width, 2 * 420);
+    assert!(info.info().height > 2 * 400);
+    let svg = std::fs::read_to_string(prefix.with_extension("svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    for label in ["three: triangle", "five: pentagon", "six: hexagon"] {
+        assert!(text.contains(label), "SVG lacks {label}");
+    }
+    // One label per model or none.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tms-exact"))
+        .args(["geometry", &paths[0], &paths[1], "--label", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--label"));
+}
+
+#[test]
+fn the_density_sweep_writes_exact_optima_and_refuses_bad_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("sweep");
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "geometry",
+            "--sweep",
+            "--n",
+            "3",
+            "--m",
+            "2",
+            "--restarts",
+            "4",
+            "--out",
+        ];
+        a.push(prefix.to_str().unwrap());
+        a.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_tms-exact"))
+            .args(&a)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--densities", "0.05:1", "--points", "3", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pts = v["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 3);
+    let csv = std::fs::read_to_string(prefix.with_extension("csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "density,inv_one_minus_S,loss,grad_norm,kind,source,D_star,D_0,D_1,D_2"
+    );
+    assert_eq!(lines.len(), 4);
+    // Every row is the exact optimum there: the census's loss matches `minimize` at that density.
+    for (p, line) in pts.iter().zip(&lines[1..]) {
+        let density = p["density"].as_f64().unwrap();
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[0].parse::<f64>().unwrap(), density);
+        let m = std::process::Command::new(env!("CARGO_BIN_EXE_tms-exact"))
+            .args([
+                "minimize",
+                "--n",
+                "3",
+                "--m",
+                "2",
+                "--restarts",
+                "4",
+                "--json",
+                "--density",
+                &density.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let best: serde_json::Value = serde_json::from_slice(&m.stdout).unwrap();
+        let want = best["best"]["loss"].as_f64().unwrap();
+        let got = cells[2].parse::<f64>().unwrap();
+        assert!(got <= want * (1.0 + 1e-12), "{density}: {got} > {want}");
+        assert_eq!(p["kind"], "strict_minimum");
+        // D* = m / ‖W‖²_F lies between the smallest and largest sticky value it can take here.
+        let dstar = cells[6].parse::<f64>().unwrap();
+        assert!(dstar > 0.0 && dstar <= 1.0 + 1e-12, "{dstar}");
+    }
+    assert!(dir.path().join("sweep.png").is_file());
+    for (extra, want) in [
+        (&["--densities", "1:0.1"][..], "density range"),
+        (&["--densities", "0.1"][..], "lo:hi"),
+        (&["--points", "1"][..], "--points 1"),
+        (&["--density", "0.1"][..], "--densities"),
+    ] {
+        let p2 = dir.path().join("bad");
+        let mut a = vec!["geometry", "--sweep", "--n", "3", "--m", "2", "--out"];
+        a.push(p2.to_str().unwrap());
+        a.extend_from_slice(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tms-exact"))
+            .args(&a)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1);
+        assert!(!dir.path().join("bad.csv").exists());
+        assert!(!dir.path().join("bad.png").exists());
+    }
+}

@@ -77,6 +77,12 @@ fn every_kind() -> Figure {
                 .map(|k| (10f64.powf(k as f64 / 3.0), 1.0 / (1.0 + k as f64)))
                 .collect(),
         }],
+        scatter: vec![Series {
+            label: "Dᵢ".into(),
+            points: (0..10)
+                .map(|k| (10f64.powf(k as f64 / 3.0), 0.8 / (1.0 + k as f64)))
+                .collect(),
+        }],
         hlines: vec![RefLine {
             y: 0.5,
             label: "1/2".into(),

@@ -224,11 +224,54 @@ fn census_minima_are_marked_with_their_losses_and_lie_below_the_grid() {
         let model = Model::from_rows(&[vec![m.x, m.y]], &[0.0, 0.0]).unwrap();
         let l = loss::loss(&model, &obj).unwrap().loss;
         assert!(loss_close(l, m.loss, 1.5), "{l} vs {}", m.loss);
-        // W → −W is marked too.
-        assert!(minima
+        // W → −W is marked too, with the mirror basin: the grid is symmetric under it.
+        let mirror = minima
             .iter()
-            .any(|o| (o.x + m.x).abs() < 1e-9 && (o.y + m.y).abs() < 1e-9));
+            .find(|o| (o.x + m.x).abs() < 1e-9 && (o.y + m.y).abs() < 1e-9)
+            .expect("the mirror minimum");
+        let (a, b) = (m.basin_share.unwrap(), mirror.basin_share.unwrap());
+        assert!(
+            a > 0.0 && (a - b).abs() <= 2.0 / (41.0 * 41.0),
+            "{a} vs {b}"
+        );
     }
+    let total: f64 = minima.iter().filter_map(|m| m.basin_share).sum();
+    assert!(total <= 1.0 + 1e-12 && total > 0.5, "{total}");
+    // Each grid point's steepest descent on the grid: recompute one basin by hand from the
+    // CSV values and compare.
+    let n = 41;
+    let descend = |mut k: usize| loop {
+        let (ix, iy) = ((k % n) as i64, (k / n) as i64);
+        let mut best = k;
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (jx, jy) = (ix + dx, iy + dy);
+                if (0..n as i64).contains(&jx) && (0..n as i64).contains(&jy) {
+                    let j = (jy * n as i64 + jx) as usize;
+                    if layer.loss[j] < layer.loss[best] {
+                        best = j;
+                    }
+                }
+            }
+        }
+        if best == k {
+            return k;
+        }
+        k = best;
+    };
+    let low = minima
+        .iter()
+        .min_by(|a, b| a.loss.total_cmp(&b.loss).then(a.x.total_cmp(&b.x)))
+        .unwrap();
+    let h = 3.0 / 40.0;
+    let count = (0..n * n)
+        .filter(|&k| {
+            let sink = descend(k);
+            let (x, y) = (s.xs[sink % n], s.ys[sink / n]);
+            ((x - low.x) / h).hypot((y - low.y) / h) <= 2.0
+        })
+        .count();
+    assert_eq!(low.basin_share.unwrap(), count as f64 / (n * n) as f64);
 }
 
 fn plane_model() -> (Model, Objective) {

@@ -19,6 +19,7 @@ mod geometry;
 mod loss;
 mod minimize;
 mod output;
+mod reproduce;
 mod surface;
 mod train;
 mod verify;
@@ -55,6 +56,9 @@ pub enum Command {
     Formula(formula::FormulaArgs),
     /// The phase boundary between two fixed configurations, exactly (roots or a formula in r).
     Boundary(boundary::BoundaryArgs),
+    /// Run the studies under analysis/ (recipe.toml): figures into figures/<study>/, a report
+    /// analysis/<study>/README.md.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Runs a parsed command line, writing results to `out`.
@@ -68,7 +72,29 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Geometry(args) => geometry::run(&args, out),
         Command::Formula(args) => formula::run(&args, out),
         Command::Boundary(args) => boundary::run(&args, out),
+        Command::Reproduce(args) => reproduce::run(&args, out),
     }
+}
+
+/// The message of a clap error: its `error:` line, plus the indented lines that complete it
+/// when it ends with a colon ("required arguments were not provided:"), without usage or tips.
+pub fn clap_message(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let first = lines
+        .by_ref()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("invalid command line");
+    let mut msg = first.trim_start_matches("error:").trim().to_string();
+    if msg.ends_with(':') {
+        let rest: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        msg.push(' ');
+        msg.push_str(&rest.join(", "));
+    }
+    msg
 }
 
 /// Data and objective flags shared by every subcommand. A flag overrides the model file's

@@ -228,6 +228,7 @@ fn summary(s: &Surface, args: &SurfaceArgs) -> String {
                 "loss".into(),
                 "kind".into(),
                 "source".into(),
+                "basin".into(),
             ]];
             for mk in &l.marks {
                 rows.push(vec![
@@ -236,9 +237,18 @@ fn summary(s: &Surface, args: &SurfaceArgs) -> String {
                     format!("{:.12}", mk.loss),
                     mk.kind.clone(),
                     mk.source.clone(),
+                    mk.basin_share
+                        .map(|b| format!("{:.1} %", 100.0 * b))
+                        .unwrap_or_default(),
                 ]);
             }
             t.push_str(&align(&rows));
+            if l.marks.iter().any(|m| m.basin_share.is_some()) {
+                t.push_str(
+                    "basin: share of grid points whose steepest descent on the grid ends at \
+                     the minimum\n",
+                );
+            }
         }
     }
     let paths = surface::output_paths(&args.out);

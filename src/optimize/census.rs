@@ -135,6 +135,11 @@ impl CensusOptions {
     pub fn restarts(&self) -> usize {
         self.search.restarts
     }
+
+    /// The search.
+    pub fn search(&self) -> &SearchOptions {
+        &self.search
+    }
 }
 
 /// One distinct critical point found by the census.

@@ -11,8 +11,15 @@ use crate::error::Result;
 
 pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
-    let (main, bar) = area.split_horizontally(w.saturating_sub(BAR_WIDTH));
     let values: Vec<f64> = a.arrows.iter().map(|v| v.value).collect();
+    // Equal values need no colour bar: every arrow takes one dark colour.
+    let uniform = values.windows(2).all(|p| p[0] == p[1]);
+    let (main, bar) = if uniform {
+        (area.clone(), None)
+    } else {
+        let (m, b) = area.split_horizontally(w.saturating_sub(BAR_WIDTH));
+        (m, Some(b))
+    };
     let map = ColorMapping::of(&values, ColorScale::Linear);
     let longest = a
         .arrows
@@ -54,9 +61,12 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
     let label_style =
         TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
     for v in &a.arrows {
-        let color = map
-            .level(v.value)
-            .map_or(axes::MISSING, ColorMapping::color_of_level);
+        let color = if uniform {
+            ColorMapping::color_of_level(axes::LEVELS / 4)
+        } else {
+            map.level(v.value)
+                .map_or(axes::MISSING, ColorMapping::color_of_level)
+        };
         let len = v.x.hypot(v.y);
         if len < 1e-3 * r {
             // A dropped feature: a dot at the origin.
@@ -96,6 +106,8 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
                 .map_err(drawing_error)?;
         }
     }
-    axes::color_bar(&bar, &map, &a.value_label, &[])?;
+    if let Some(bar) = bar {
+        axes::color_bar(&bar, &map, &a.value_label, &[])?;
+    }
     Ok(())
 }

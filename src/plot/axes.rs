@@ -127,10 +127,10 @@ pub fn ticks(lo: f64, hi: f64, log: bool) -> Vec<f64> {
             let step = decades.len().div_ceil(7);
             return decades.into_iter().step_by(step).collect();
         }
-        if decades.len() >= 2 {
+        if decades.len() >= 3 {
             return decades;
         }
-        // Under two decades: also 2× and 5×.
+        // Under about two decades: also 2× and 5×.
         let mut t: Vec<f64> = Vec::new();
         for k in (lo.floor() as i64 - 1)..=(hi.ceil() as i64) {
             for m in [1.0f64, 2.0, 5.0] {
@@ -311,6 +311,7 @@ pub fn color_bar<DB: DrawingBackend>(
         .configure_mesh()
         .disable_mesh()
         .disable_x_axis()
+        .set_all_tick_mark_size(6)
         .y_desc(label)
         .y_label_formatter(&|d| tick_label(*d, log))
         .label_style(("sans-serif", TICK_FONT))

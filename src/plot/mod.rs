@@ -145,6 +145,8 @@ pub struct LinePlot {
     pub x: Axis,
     pub y: Axis,
     pub series: Vec<Series>,
+    /// Point clouds drawn as dots without lines (one colour and legend entry each).
+    pub scatter: Vec<Series>,
     pub hlines: Vec<RefLine>,
 }
 
@@ -186,7 +188,12 @@ pub struct Figure {
     pub panels: Vec<Panel>,
     /// Pixel size of one panel (width, height).
     pub panel_size: (u32, u32),
+    /// Panels per row (0: all in one row); further panels wrap onto new rows.
+    pub columns: usize,
 }
+
+/// Largest figure in pixels (a 60-megapixel RGB buffer is 180 MB).
+const MAX_PIXELS: u64 = 60_000_000;
 
 /// Pixel height of one line of the figure title, and the band's padding.
 const TITLE_LINE: u32 = 26;
@@ -203,13 +210,26 @@ impl Figure {
             title: title.into(),
             panels,
             panel_size: (620, 540),
+            columns: 0,
         }
+    }
+
+    /// (rows, columns) of the panel grid.
+    pub fn grid(&self) -> (usize, usize) {
+        let n = self.panels.len().max(1);
+        let cols = if self.columns == 0 {
+            n
+        } else {
+            self.columns.min(n)
+        };
+        (n.div_ceil(cols), cols)
     }
 
     /// Total size in pixels.
     pub fn size(&self) -> (u32, u32) {
         let (w, h) = self.panel_size;
-        (w * self.panels.len().max(1) as u32, h + self.title_band())
+        let (rows, cols) = self.grid();
+        (w * cols as u32, h * rows as u32 + self.title_band())
     }
 
     fn title_band(&self) -> u32 {
@@ -224,7 +244,7 @@ impl Figure {
         if self.title.is_empty() {
             return Vec::new();
         }
-        let width = self.panel_size.0 * self.panels.len().max(1) as u32;
+        let width = self.panel_size.0 * self.grid().1 as u32;
         let max = ((width.saturating_sub(40)) / TITLE_CHAR).max(10) as usize;
         let mut lines: Vec<String> = Vec::new();
         let mut cur = String::new();
@@ -271,6 +291,14 @@ impl Figure {
                 "panel size {w}×{h} pixels is outside 200…4000"
             )));
         }
+        let (tw, th) = self.size();
+        if u64::from(tw) * u64::from(th) > MAX_PIXELS {
+            return Err(Error::TooLarge(format!(
+                "a {tw}×{th}-pixel figure ({} panels) exceeds {MAX_PIXELS} pixels: use fewer \
+                 panels or more rows",
+                self.panels.len()
+            )));
+        }
         for p in &self.panels {
             match p {
                 Panel::Heat(h) => {
@@ -294,7 +322,11 @@ impl Figure {
                     }
                 }
                 Panel::Lines(l) => {
-                    let pts = l.series.iter().flat_map(|s| s.points.iter());
+                    let pts = l
+                        .series
+                        .iter()
+                        .chain(&l.scatter)
+                        .flat_map(|s| s.points.iter());
                     let usable = pts
                         .filter(|(x, y)| axes::usable(*x, l.x.log) && axes::usable(*y, l.y.log))
                         .count();
@@ -453,7 +485,7 @@ fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> R
         }
         rest
     };
-    let areas = body.split_evenly((1, fig.panels.len()));
+    let areas = body.split_evenly(fig.grid());
     for (area, panel) in areas.iter().zip(&fig.panels) {
         match panel {
             Panel::Heat(h) => heatmap::draw(area, h)?,
