@@ -134,16 +134,8 @@ def _resolve_layout(shape: tuple, b_len: Optional[int], layout: Optional[str]) -
 
 def _per_instance(x: Any, name: str, k: int, n: int) -> np.ndarray:
     """A scalar or array broadcast to [instances, features]."""
-    a = _data_array(x, name)
-    out = np.empty((k, n))
-    try:
-        out[...] = a  # broadcasting assignment: much cheaper than np.broadcast_to for small arrays
-        return out
-    except ValueError:
-        raise _invalid(
-            f"{name} has shape {list(a.shape)}, which does not broadcast to [instances, features] = "
-            f"[{k}, {n}] (one value per instance needs shape [{k}, 1]; one per feature [{n}])"
-        ) from None
+    # The library's broadcasting rule, shared with the command line's weights-file reader.
+    return _core.broadcast(name, _data_array(x, name), int(k), int(n))
 
 
 class _Prepared:
