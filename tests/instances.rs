@@ -155,7 +155,9 @@ fn file_arrays_are_read_and_broadcast() {
     let full_importance: Vec<f64> = (0..K).flat_map(|_| DECAY).collect();
     // The notebook's shapes: [instances, 1] and [1, features]; and the full ones; and
     // [features] for the importance.
-    let cases: Vec<(&str, Vec<u64>, Vec<f64>, Vec<u64>, Vec<f64>)> = vec![
+    // (file, density shape, density, importance shape, importance)
+    type Case = (&'static str, Vec<u64>, Vec<f64>, Vec<u64>, Vec<f64>);
+    let cases: Vec<Case> = vec![
         (
             "notebook.npz",
             vec![K as u64, 1],

@@ -281,10 +281,13 @@ fn read_bytes(
     })
 }
 
+/// Reads one array by name.
+type ReadArray<'a> = Box<dyn FnMut(&str) -> Msg<Array> + 'a>;
+
 /// The arrays of a named-array file: their names, and a reader by name.
 struct Store<'a> {
     available: Vec<String>,
-    read: Box<dyn FnMut(&str) -> Msg<Array> + 'a>,
+    read: ReadArray<'a>,
 }
 
 impl Store<'_> {
