@@ -390,7 +390,12 @@ class Verdict:
 
     ``status`` is ``at_optimum``, ``worse_local_minimum``, ``not_converged`` or ``saddle``;
     ``text`` the sentence the command-line tool prints; ``amount`` the relative gap / excess /
-    improvement (or the gradient norm for a saddle).
+    improvement (or the gradient norm for a saddle). The numbers the verdict rests on:
+    ``relative_distance`` (from the weights to the critical point exact local minimisation
+    reaches, relative to the parameters' norm), ``improvement`` (the relative loss gain of that
+    minimisation) and ``gap`` (the relative loss above the best critical point known); "not
+    converged" means both the distance and the gain are beyond training noise (see the
+    README's verify section).
     """
 
     status: str
@@ -407,6 +412,9 @@ class Verdict:
     local_b: np.ndarray
     best_W: np.ndarray
     best_b: np.ndarray
+    relative_distance: float
+    gap: float
+    improvement: float
 
 
 def verify(
@@ -447,6 +455,7 @@ def verify(
                 grad_norm=r["grad_norm"], kind=r["kind"], local_loss=r["local_loss"],
                 local_distance=r["local_distance"], best_loss=r["best_loss"],
                 best_count=r["best_count"], local_W=lw, local_b=lb, best_W=bw, best_b=bb,
+                relative_distance=r["relative_distance"], gap=r["gap"], improvement=r["improvement"],
             )
         )
     return out if p.stacked else out[0]
