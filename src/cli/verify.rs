@@ -83,6 +83,8 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     let mut seen: Vec<&Objective> = Vec::new();
     for (model, obj) in &models {
         if !seen.contains(&obj) {
+            // The closed form refuses what it cannot hold (memory) before any estimate of time.
+            ClosedForm::new(obj.clone())?;
             let copts = CensusOptions::new(shape.n, shape.m)?
                 .with_untied(!shape.tied)
                 .with_search(vopts.clone());
@@ -100,7 +102,6 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     );
     for (m, obj) in &models {
         obj.check_model(m)?;
-        ClosedForm::new(obj.clone())?;
     }
     if let Some(note) = source_note {
         // Said once every input was accepted, so a refused input stays one line.
