@@ -79,6 +79,12 @@ impl PerFeature {
         if let Some(r) = s.strip_prefix("decay:") {
             return Ok(PerFeature::Decay(num(r)?));
         }
+        if s.starts_with("instances:") {
+            return Err(Error::invalid(format!(
+                "{what}: '{s}' gives one value per instance, which applies to 3-D [instances, \
+                 features, hidden] weight stacks only"
+            )));
+        }
         if s.contains(',') {
             return Ok(PerFeature::List(
                 s.split(',').map(num).collect::<Result<Vec<_>>>()?,
@@ -86,6 +92,118 @@ impl PerFeature {
         }
         Ok(PerFeature::Constant(num(s)?))
     }
+}
+
+/// A data quantity (density, sparsity or importance) for a stack of `k` instances: one
+/// per-feature form shared by every instance, or one value per instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerInstance {
+    /// The same per-feature values for every instance (`0.5`, `1,0.5,…`, `decay:0.9`).
+    Shared(PerFeature),
+    /// One value per instance, the same for every feature of it (`instances:v1,v2,…`).
+    Instances(Vec<f64>),
+    /// An array broadcast to `[instances, features]` (C order, `k·n` values), e.g. the
+    /// notebook's `feature_probability` read from a weights file.
+    Array {
+        k: usize,
+        n: usize,
+        values: Vec<f64>,
+    },
+}
+
+impl PerInstance {
+    /// Parses `instances:v1,v2,…` or any [`PerFeature`] form; `what` names the quantity.
+    pub fn parse(what: &str, s: &str) -> Result<Self> {
+        match s.trim().strip_prefix("instances:") {
+            Some(list) => Ok(PerInstance::Instances(
+                list.split(',')
+                    .map(|t| {
+                        t.trim().parse::<f64>().map_err(|_| {
+                            Error::invalid(format!("{what} instances: '{t}' is not a number"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            )),
+            None => Ok(PerInstance::Shared(PerFeature::parse(what, s)?)),
+        }
+    }
+
+    /// The per-feature form of instance `i` of `k`; refuses a per-instance list or array that
+    /// does not have `k` instances (the message names `what` and both counts).
+    pub fn instance(&self, what: &str, i: usize, k: usize) -> Result<PerFeature> {
+        match self {
+            PerInstance::Shared(p) => Ok(p.clone()),
+            PerInstance::Instances(v) => {
+                if v.len() != k {
+                    return Err(Error::invalid(format!(
+                        "{what} instances:… has {} value{} but there {} {k} instance{} (one value \
+                         per instance of a 3-D [instances, features, hidden] stack)",
+                        v.len(),
+                        if v.len() == 1 { "" } else { "s" },
+                        if k == 1 { "is" } else { "are" },
+                        if k == 1 { "" } else { "s" },
+                    )));
+                }
+                Ok(PerFeature::Constant(v[i]))
+            }
+            PerInstance::Array { k: ak, n, values } => {
+                if *ak != k {
+                    return Err(Error::invalid(format!(
+                        "{what} has {ak} instances but there {} {k}",
+                        if k == 1 { "is" } else { "are" }
+                    )));
+                }
+                Ok(PerFeature::List(values[i * n..(i + 1) * n].to_vec()))
+            }
+        }
+    }
+}
+
+/// Broadcasts an array of shape `shape` (C order `values`) to `[k, n]` = `[instances,
+/// features]` by numpy's rule (trailing axes aligned; each axis equal or 1; rank ≤ 2), so a
+/// scalar, `[n]`, `[1, n]`, `[k, 1]` and `[k, n]` are accepted. The one broadcasting rule of
+/// the crate: the weights-file reader and the Python layer both use it.
+pub fn broadcast_to_instances(
+    what: &str,
+    shape: &[usize],
+    values: &[f64],
+    k: usize,
+    n: usize,
+) -> Result<Vec<f64>> {
+    let refuse = || {
+        Error::invalid(format!(
+            "{what} has shape {shape:?}, which does not broadcast to [instances, features] = \
+             [{k}, {n}] (one value per instance needs shape [{k}, 1]; one per feature [{n}])"
+        ))
+    };
+    // Leading axes of length 1 broadcast away (numpy aligns trailing axes); pad to rank 2.
+    let lead = shape.len().saturating_sub(2);
+    if shape[..lead].iter().any(|&d| d != 1) {
+        return Err(refuse());
+    }
+    let (rows, cols) = match shape[lead..] {
+        [] => (1, 1),
+        [c] => (1, c),
+        [r, c] => (r, c),
+        _ => return Err(refuse()),
+    };
+    if !(rows == 1 || rows == k) || !(cols == 1 || cols == n) {
+        return Err(refuse());
+    }
+    if values.len() != rows * cols {
+        return Err(Error::invalid(format!(
+            "{what} has {} values but its shape {shape:?} needs {}",
+            values.len(),
+            rows * cols
+        )));
+    }
+    ensure_finite(what, values)?;
+    Ok((0..k)
+        .flat_map(|i| {
+            let r = if rows == 1 { 0 } else { i };
+            (0..n).map(move |j| values[r * cols + if cols == 1 { 0 } else { j }])
+        })
+        .collect())
 }
 
 /// The active-set distribution in the form the exact integrals consume.
@@ -522,6 +640,55 @@ impl FromStr for Distribution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_instance_forms_give_each_instance_its_values() {
+        let d = PerInstance::parse("density", "instances:0.1, 0.2,1").unwrap();
+        assert_eq!(d, PerInstance::Instances(vec![0.1, 0.2, 1.0]));
+        assert_eq!(
+            d.instance("density", 1, 3).unwrap(),
+            PerFeature::Constant(0.2)
+        );
+        let e = d.instance("density", 0, 10).unwrap_err().to_string();
+        assert!(e.contains("density") && e.contains("3 values") && e.contains("10 instances"));
+        let s = PerInstance::parse("importance", "decay:0.9").unwrap();
+        assert_eq!(
+            s.instance("importance", 4, 10).unwrap(),
+            PerFeature::Decay(0.9)
+        );
+        assert!(PerInstance::parse("density", "instances:0.1,x").is_err());
+        assert!(PerFeature::parse("density", "instances:0.1").is_err());
+    }
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        let (k, n) = (2, 3);
+        let b = |shape: &[usize], v: &[f64]| broadcast_to_instances("x", shape, v, k, n);
+        assert_eq!(b(&[], &[0.5]).unwrap(), vec![0.5; 6]);
+        assert_eq!(
+            b(&[3], &[1.0, 2.0, 3.0]).unwrap(),
+            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            b(&[1, 3], &[1.0, 2.0, 3.0]).unwrap(),
+            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            b(&[2, 1], &[1.0, 2.0]).unwrap(),
+            vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+        );
+        let full: Vec<f64> = (0..6).map(f64::from).collect();
+        assert_eq!(b(&[2, 3], &full).unwrap(), full);
+        // [k] alone aligns with features, as in numpy: refused unless k == n.
+        assert!(b(&[2], &[1.0, 2.0])
+            .unwrap_err()
+            .to_string()
+            .contains("[2, 1]"));
+        assert!(b(&[3, 3], &[0.0; 9]).is_err());
+        assert_eq!(b(&[1, 2, 3], &full).unwrap(), full);
+        assert!(b(&[2, 2, 3], &[0.0; 12]).is_err());
+        assert!(b(&[2, 1], &[1.0, f64::NAN]).is_err());
+    }
 
     #[test]
     fn per_feature_parses_three_forms() {

@@ -2,7 +2,7 @@
 //! library objects — in one place, so every front end (the command line, the Python layer)
 //! applies the same policy: which value overrides which, what conflicts, what a name means.
 
-use crate::data::{Data, DataParts, Distribution, PerFeature};
+use crate::data::{Data, DataParts, Distribution, PerFeature, PerInstance};
 use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::objective::{Objective, Reduction};
@@ -13,11 +13,12 @@ use crate::shape::Shape;
 /// Data and objective settings, each optional (`None`: keep the base's value, or the default).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DataSettings {
-    /// Density: one value, a list "0.1,0.2,…" or "decay:r".
+    /// Density: one value, a list "0.1,0.2,…" (per feature), "decay:r", or
+    /// "instances:v1,v2,…" (one value per instance of a stack).
     pub density: Option<String>,
     /// Sparsity `1 − density`; same forms.
     pub sparsity: Option<String>,
-    /// Importance: one value, a list or "decay:r".
+    /// Importance: one value, a list, "decay:r" or "instances:v1,v2,…".
     pub importance: Option<String>,
     /// relu, linear, leaky_relu[:alpha], gelu, softplus.
     pub activation: Option<String>,
@@ -28,6 +29,11 @@ pub struct DataSettings {
 }
 
 impl DataSettings {
+    /// True when no setting is given at all.
+    pub fn is_empty(&self) -> bool {
+        *self == DataSettings::default()
+    }
+
     /// The objective for `n` features from the defaults and these settings (no model file).
     pub fn objective(&self, n: usize) -> Result<Objective> {
         self.apply(&Objective::new(Data::new(n)?))
@@ -37,30 +43,77 @@ impl DataSettings {
     /// while the data stay independent (switching to one-hot drops it); an explicit density or
     /// sparsity for non-independent data is an error.
     pub fn apply(&self, base: &Objective) -> Result<Objective> {
+        Ok(self.apply_instance(base, 0, 1, &FileData::default())?.0)
+    }
+
+    /// The objectives of the `k` instances (n features each) of a weights stack: each setting
+    /// may be per instance (`instances:v1,v2,…`); a setting given here overrides the arrays
+    /// read from the file (`file`), which override the defaults (density 1, importance 1).
+    /// A density or sparsity setting overrides the file's density; a non-independent
+    /// distribution drops it.
+    pub fn stack_objectives(&self, k: usize, n: usize, file: &FileData) -> Result<StackObjectives> {
+        if k == 0 {
+            return Err(Error::invalid("the stack has no instances"));
+        }
+        let base = Objective::new(Data::new(n)?);
+        let mut objectives = Vec::with_capacity(k);
+        let mut sources = (Source::Default, Source::Default);
+        for i in 0..k {
+            let (o, d, imp) = self.apply_instance(&base, i, k, file)?;
+            objectives.push(o);
+            sources = (d, imp);
+        }
+        Ok(StackObjectives {
+            objectives,
+            density: sources.0,
+            importance: sources.1,
+        })
+    }
+
+    /// Instance `i` of `k`: the objective and where its density and importance came from.
+    fn apply_instance(
+        &self,
+        base: &Objective,
+        i: usize,
+        k: usize,
+        file: &FileData,
+    ) -> Result<(Objective, Source, Source)> {
         let n = base.n();
         let old = base.data();
+        let given = |flag: &str, s: &Option<String>| -> Result<Option<PerFeature>> {
+            s.as_deref()
+                .map(|s| PerInstance::parse(flag, s)?.instance(flag, i, k))
+                .transpose()
+        };
         let distribution = match &self.distribution {
             Some(s) => s.parse::<Distribution>()?,
             None => old.distribution().clone(),
         };
-        let importance = match &self.importance {
-            Some(s) => PerFeature::parse("importance", s)?,
-            None => PerFeature::List(old.importance().to_vec()),
+        let (importance, importance_source) =
+            match (given("--importance", &self.importance)?, &file.importance) {
+                (Some(p), _) => (p, Source::Setting),
+                (None, Some(a)) => (a.instance("importance", i, k)?, Source::File),
+                (None, None) => (PerFeature::List(old.importance().to_vec()), Source::Default),
+            };
+        let density = given("--density", &self.density)?;
+        let sparsity = given("--sparsity", &self.sparsity)?;
+        let independent = distribution == Distribution::Independent;
+        let file_density = match &file.density {
+            Some(a) if density.is_none() && sparsity.is_none() && independent => {
+                Some(a.instance("density", i, k)?)
+            }
+            _ => None,
         };
-        let density = self
-            .density
-            .as_deref()
-            .map(|s| PerFeature::parse("density", s))
-            .transpose()?;
-        let sparsity = self
-            .sparsity
-            .as_deref()
-            .map(|s| PerFeature::parse("sparsity", s))
-            .transpose()?;
+        let density_source = if density.is_some() || sparsity.is_some() {
+            Source::Setting
+        } else if file_density.is_some() {
+            Source::File
+        } else {
+            Source::Default
+        };
         // Density 1 is the default, left unset so the result stays free to change distribution.
-        let keep_old_density = density.is_none()
-            && sparsity.is_none()
-            && distribution == Distribution::Independent
+        let keep_old_density = density_source == Source::Default
+            && independent
             && *old.distribution() == Distribution::Independent
             && old.density().iter().any(|&p| p != 1.0);
         let old_density = keep_old_density.then(|| PerFeature::List(old.density().to_vec()));
@@ -69,7 +122,7 @@ impl DataSettings {
             &DataParts {
                 importance: Some(importance),
                 distribution: Some(distribution),
-                density: density.or(old_density),
+                density: density.or(file_density).or(old_density),
                 sparsity,
             },
         )?;
@@ -81,10 +134,43 @@ impl DataSettings {
             Some(s) => s.parse::<Reduction>()?,
             None => base.reduction(),
         };
-        Ok(Objective::new(data)
+        let objective = Objective::new(data)
             .with_activation(activation)
-            .with_reduction(reduction))
+            .with_reduction(reduction);
+        Ok((objective, density_source, importance_source))
     }
+}
+
+/// Data arrays stored beside the weights of a stack (the notebook's `feature_probability` and
+/// `importance`), each already broadcast to `[instances, features]` ([`PerInstance::Array`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileData {
+    /// Density per instance and feature.
+    pub density: Option<PerInstance>,
+    /// Importance per instance and feature.
+    pub importance: Option<PerInstance>,
+}
+
+/// Where a quantity of a stack's objectives came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A setting (a flag, or a Python argument).
+    Setting,
+    /// An array read from the weights file.
+    File,
+    /// The default (density 1, importance 1), or the base objective's value.
+    Default,
+}
+
+/// The objectives of a stack's instances and the sources of their data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackObjectives {
+    /// One objective per instance.
+    pub objectives: Vec<Objective>,
+    /// Where the densities came from.
+    pub density: Source,
+    /// Where the importances came from.
+    pub importance: Source,
 }
 
 /// How critical points are searched for, as given.
@@ -304,6 +390,70 @@ mod tests {
         let o = DataSettings::default().objective(4).unwrap();
         assert_eq!(o, Objective::new(Data::new(4).unwrap()));
         assert!(DataSettings::default().objective(0).is_err());
+    }
+
+    fn file_data(k: usize, n: usize) -> FileData {
+        let density: Vec<f64> = (0..k).flat_map(|i| vec![0.1 * (i + 1) as f64; n]).collect();
+        FileData {
+            density: Some(PerInstance::Array {
+                k,
+                n,
+                values: density,
+            }),
+            importance: Some(PerInstance::Array {
+                k,
+                n,
+                values: vec![0.5; k * n],
+            }),
+        }
+    }
+
+    #[test]
+    fn stacks_take_per_instance_settings_and_file_arrays() {
+        let s = settings(|a| {
+            a.density = Some("instances:0.05,0.5".into());
+            a.importance = Some("decay:0.5".into());
+        });
+        let st = s.stack_objectives(2, 3, &FileData::default()).unwrap();
+        assert_eq!(st.objectives[0].data().density(), &[0.05; 3]);
+        assert_eq!(st.objectives[1].data().density(), &[0.5; 3]);
+        assert_eq!(st.objectives[1].data().importance(), &[1.0, 0.5, 0.25]);
+        assert_eq!(
+            (st.density, st.importance),
+            (Source::Setting, Source::Setting)
+        );
+        // From the file when no setting names the quantity.
+        let st = DataSettings::default()
+            .stack_objectives(2, 3, &file_data(2, 3))
+            .unwrap();
+        assert_eq!(st.objectives[1].data().density(), &[0.2; 3]);
+        assert_eq!(st.objectives[0].data().importance(), &[0.5; 3]);
+        assert_eq!((st.density, st.importance), (Source::File, Source::File));
+        // A sparsity setting overrides the file's density; importance still from the file.
+        let st = settings(|a| a.sparsity = Some("instances:0.9,0.8".into()))
+            .stack_objectives(2, 3, &file_data(2, 3))
+            .unwrap();
+        assert_eq!(
+            st.objectives[0].data().sparsity_given(),
+            Some(&[0.9; 3][..])
+        );
+        assert_eq!((st.density, st.importance), (Source::Setting, Source::File));
+        // One-hot data drop the file's density.
+        let st = settings(|a| a.distribution = Some("one-hot".into()))
+            .stack_objectives(2, 3, &file_data(2, 3))
+            .unwrap();
+        assert_eq!(st.density, Source::Default);
+        // Wrong lengths name the flag and both counts.
+        let e = settings(|a| a.density = Some("instances:0.1,0.2,0.3".into()))
+            .stack_objectives(2, 3, &FileData::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--density") && e.contains("3 values") && e.contains("2 instances"));
+        // A single model is one instance.
+        let o = settings(|a| a.density = Some("instances:0.25".into()))
+            .objective(2)
+            .unwrap();
+        assert_eq!(o.data().density(), &[0.25; 2]);
     }
 
     #[test]

@@ -38,10 +38,6 @@ pub const DROPPED_NORM: f64 = 1e-6;
 /// Two features are antipodal when the cosine of their embeddings is below −1 + this.
 pub const ANTIPODAL_COS: f64 = 1e-6;
 
-/// Verdicts: a trained model whose loss exact local minimisation lowers by more than this
-/// (relative) is "not converged".
-pub const NOT_CONVERGED_REL: f64 = 1e-3;
-
 /// Verdicts: a local minimum whose loss is within this (relative) of the best known is the
 /// optimum.
 pub const SAME_OPTIMUM_REL: f64 = 1e-9;
@@ -129,3 +125,19 @@ pub const ONEDIM_DEFAULT_TOL: f64 = 1e-10;
 /// Smallest relative tolerance the one-dimensional route accepts: its rounding alone is
 /// about n·ε relative, with ε ≈ 2.2e-16.
 pub const ONEDIM_MIN_TOL: f64 = 1e-13;
+
+// ---- noise-aware verdicts (branch `instances`, src/verify.rs) ----
+
+/// Verdicts: "not converged" needs exact local minimisation to move the weights by more
+/// than this, relative to the parameters' scale (max(‖θ_given‖, ‖θ_local‖)), *and* to lower
+/// the loss by more than [`VERDICT_NOISE_GAP`]. Measured (`tms-exact train --n 5 --m 2
+/// --density 0.1 --importance decay:0.9 --reduction mean`, the notebook's AdamW at lr 1e-3,
+/// batch 1024, 10000 steps, 6 seeds): trained weights sit 2.3e-3 … 5.7e-3 from their critical
+/// point; training still on its way is tens of percent away. The bar is ten times the noise.
+pub const VERDICT_NOISE_DISTANCE: f64 = 5e-2;
+
+/// Verdicts: the relative loss gain below which exact minimisation's move counts as training
+/// noise, however far (Adam drifts along flat valleys: 15 % relative distance for a 0.4 % gain
+/// at n = 3, m = 1, equal importances, lr 3e-3; tests/verify.rs). Noise costs 1.5e-4 … 1.2e-3
+/// in the run above (issue 11: +0.08 % and +0.11 % for two trained pentagons).
+pub const VERDICT_NOISE_GAP: f64 = 1e-2;

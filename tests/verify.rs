@@ -10,8 +10,9 @@ use tms_exact::objective::Objective;
 use tms_exact::optimize::SearchOptions;
 use tms_exact::optimize::{minimize_local, MinimizeOptions};
 use tms_exact::progress::Silent;
+use tms_exact::tolerance;
 use tms_exact::train::{train, Optimizer, TrainConfig};
-use tms_exact::verify::{verify, Verdict};
+use tms_exact::verify::{verify, verify_instances, Report, Verdict};
 
 fn objective(n: usize, density: f64, importance: Vec<f64>) -> Objective {
     Objective::new(
@@ -52,6 +53,7 @@ fn a_perturbed_optimum_is_not_converged() {
         Verdict::NotConverged {
             improvement,
             grad_norm,
+            ..
         } => {
             assert!(improvement > 1e-3 && grad_norm > 1e-3);
         }
@@ -69,12 +71,133 @@ fn a_dead_second_feature_is_a_worse_local_minimum() {
     let m = Model::from_rows(&[vec![1.0, 0.0]], &[0.0, -0.5]).unwrap();
     let r = &verify(&[m], &obj, &opts()).unwrap()[0];
     match r.verdict {
-        Verdict::WorseLocalMinimum { excess } => {
+        Verdict::WorseLocalMinimum { excess, .. } => {
             let expected = (0.15 - 0.04875) / 0.04875;
             assert!((excess - expected).abs() < 1e-9, "{excess} vs {expected}");
         }
         ref v => panic!("unexpected verdict {v}"),
     }
+}
+
+/// The verdict agrees with the numbers printed beside it (the rule of the verify module).
+fn assert_consistent(r: &Report) {
+    let far = r.relative_distance > tolerance::VERDICT_NOISE_DISTANCE
+        && r.improvement > tolerance::VERDICT_NOISE_GAP;
+    let saddle_here = matches!(r.verdict, Verdict::Saddle { .. }) && r.at_weights.is_critical();
+    assert_eq!(
+        far,
+        matches!(r.verdict, Verdict::NotConverged { .. }) && !saddle_here,
+        "{} (relative distance {}, improvement {})",
+        r.verdict,
+        r.relative_distance,
+        r.improvement
+    );
+    assert!(r.gap >= 0.0 && r.improvement >= 0.0 && r.improvement <= r.gap + 1e-15);
+    assert_eq!(r.relative_distance == 0.0, r.local_distance == 0.0);
+}
+
+/// `model` with every parameter moved by `eps` times a fixed pattern of signs and sizes.
+fn jitter(model: &Model, eps: f64) -> Model {
+    let v: Vec<f64> = model
+        .to_vec()
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x + eps * (1.7 * i as f64 + 0.3).sin())
+        .collect();
+    model.from_vec_like(&v).unwrap()
+}
+
+#[test]
+fn training_noise_around_the_optimum_is_at_the_optimum() {
+    // Noise of 1e-3 per parameter, the size constant-lr AdamW leaves (see tolerance.rs).
+    let obj = objective(2, 0.9, vec![1.0, 0.5]);
+    let opt = Model::from_rows(&[vec![1.0, 0.0]], &[0.0, 0.45]).unwrap();
+    let r = &verify(&[jitter(&opt, 1e-3)], &obj, &opts()).unwrap()[0];
+    match r.verdict {
+        Verdict::AtOptimum { gap, distance } => {
+            assert!(distance > 0.0 && distance <= tolerance::VERDICT_NOISE_DISTANCE);
+            assert!(gap > 0.0 && gap <= tolerance::VERDICT_NOISE_GAP);
+            assert_eq!((gap, distance), (r.gap, r.relative_distance));
+        }
+        ref v => panic!("unexpected verdict {v}"),
+    }
+    assert!(r
+        .verdict
+        .to_string()
+        .starts_with("at the optimum up to training noise"));
+    assert_consistent(r);
+}
+
+#[test]
+fn noise_in_a_steep_basin_is_noise() {
+    // Dense data, m = n: the identity is a zero-loss optimum, so any noise is a huge relative
+    // loss gain; the short move still says "same basin".
+    let obj = objective(2, 1.0, vec![1.0, 1.0]);
+    let opt = Model::from_rows(&[vec![1.0, 0.0], vec![0.0, 1.0]], &[0.0, 0.0]).unwrap();
+    let r = &verify(&[jitter(&opt, 1e-3)], &obj, &opts()).unwrap()[0];
+    assert!(
+        r.improvement > tolerance::VERDICT_NOISE_GAP,
+        "{}",
+        r.improvement
+    );
+    assert!(
+        matches!(r.verdict, Verdict::AtOptimum { .. }),
+        "{}",
+        r.verdict
+    );
+    assert_consistent(r);
+}
+
+#[test]
+fn noise_around_a_worse_minimum_is_a_worse_minimum() {
+    // The dead-feature point of the test above, jittered: still in its basin.
+    let obj = objective(2, 0.9, vec![1.0, 0.5]);
+    let dead = Model::from_rows(&[vec![1.0, 0.0]], &[0.0, -0.5]).unwrap();
+    let r = &verify(&[jitter(&dead, 1e-3)], &obj, &opts()).unwrap()[0];
+    match r.verdict {
+        Verdict::WorseLocalMinimum { excess, distance } => {
+            assert!(excess > tolerance::SAME_OPTIMUM_REL);
+            assert!(distance <= tolerance::VERDICT_NOISE_DISTANCE);
+        }
+        ref v => panic!("unexpected verdict {v}"),
+    }
+    assert_consistent(r);
+}
+
+#[test]
+fn far_from_any_critical_point_is_not_converged() {
+    // Half the optimum's weights: the loss is far above, the weights far from the minimum.
+    let obj = objective(2, 0.9, vec![1.0, 0.5]);
+    let far = Model::from_rows(&[vec![0.5, 0.0]], &[0.0, 0.45]).unwrap();
+    let r = &verify(&[far], &obj, &opts()).unwrap()[0];
+    match r.verdict {
+        Verdict::NotConverged { distance, .. } => {
+            assert!(distance > tolerance::VERDICT_NOISE_DISTANCE);
+        }
+        ref v => panic!("unexpected verdict {v}"),
+    }
+    assert_consistent(r);
+}
+
+#[test]
+fn instances_are_judged_against_their_own_objectives() {
+    // The same weights under two densities; the dense objective's optimum differs.
+    let sparse = objective(2, 0.9, vec![1.0, 0.5]);
+    let dense = objective(2, 1.0, vec![1.0, 0.5]);
+    let opt = Model::from_rows(&[vec![1.0, 0.0]], &[0.0, 0.45]).unwrap();
+    let pairs = vec![
+        (opt.clone(), sparse.clone()),
+        (opt.clone(), dense.clone()),
+        (jitter(&opt, 1e-3), sparse.clone()),
+    ];
+    let got = verify_instances(&pairs, &opts(), &Silent).unwrap();
+    for (r, (m, o)) in got.iter().zip(&pairs) {
+        let alone = &verify(std::slice::from_ref(m), o, &opts()).unwrap()[0];
+        assert_eq!(r.verdict, alone.verdict);
+        assert_eq!(r.at_weights.loss, loss::loss(m, o).unwrap().loss);
+        assert_consistent(r);
+    }
+    assert!(verify_instances(&[], &opts(), &Silent).is_err());
 }
 
 #[test]
@@ -130,5 +253,8 @@ proptest! {
         prop_assert!(local.loss <= exact + 1e-15);
         prop_assert!(exact - local.loss <= TRAINED_GAP * local.loss.max(1e-3),
             "trained {exact}, local minimum {}", local.loss);
+        // Training noise is not "not converged" (the verdicts' noise thresholds).
+        let r = &verify(std::slice::from_ref(&trained.model), &obj, &opts()).unwrap()[0];
+        prop_assert!(!matches!(r.verdict, Verdict::NotConverged { .. }), "{}", r.verdict);
     }
 }

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::output::{align, rows_of, write_out};
+use super::weights::WeightsArgs;
 use super::DataArgs;
 use tms_exact::error::{Error, Result};
 use tms_exact::io::model_file::ModelFile;
@@ -55,9 +56,13 @@ impl From<MethodArg> for Method {
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES_HELP)]
 pub struct LossArgs {
-    /// The model file (JSON; see the README for the format)
-    #[arg(value_name = "MODEL.json")]
+    /// The model file (JSON; see the README for the format), or trained weights (.npy, .npz,
+    /// .safetensors, .pt/.pth; a 3-D [instances, features, hidden] stack gives one loss per
+    /// instance)
+    #[arg(value_name = "FILE")]
     pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub weights: WeightsArgs,
     /// Use a built-in example model instead of a file ("list" lists them)
     #[arg(long, value_name = "NAME")]
     pub example: Option<String>,
@@ -105,14 +110,7 @@ pub(crate) fn run(args: &LossArgs, out: &mut dyn Write) -> Result<()> {
         let text = format!("{}\n", EXAMPLES_HELP);
         return write_out(out, &text);
     }
-    let file = load(args.model.as_deref(), args.example.as_deref())?;
-    let source = match (&args.model, &args.example) {
-        (Some(p), _) => p.display().to_string(),
-        (_, name) => format!("example '{}'", name.as_deref().unwrap_or("")),
-    };
-    let objective = args.data.settings().apply(&file.objective)?;
-    let model = file.model;
-    objective.check_model(&model)?;
+    let input = inputs(args)?;
     let (method, settings) = MethodSettings {
         method: Some(args.method.into()),
         samples: args.samples,
@@ -120,58 +118,189 @@ pub(crate) fn run(args: &LossArgs, out: &mut dyn Write) -> Result<()> {
         tol: args.tol,
     }
     .resolve()?;
-    if args.exact {
-        // Refuse an impossible --exact before any other work is done or announced.
-        use tms_exact::route::Route;
-        tms_exact::route::ExactRational::new(objective.clone())?.cost(model.shape())?;
+    for (model, objective) in &input.models {
+        objective.check_model(model)?;
+        if args.exact {
+            // Refuse an impossible --exact before any other work is done or announced.
+            use tms_exact::route::Route;
+            tms_exact::route::ExactRational::new(objective.clone())?.cost(model.shape())?;
+        }
     }
-    let mut route = tms_exact::route::select(method, &objective, model.shape(), &settings)?;
-    let name = route.name();
+    let mut routes = Vec::with_capacity(input.models.len());
+    let mut seconds = 0.0;
+    for (model, objective) in &input.models {
+        let route = tms_exact::route::select(method, objective, model.shape(), &settings)?;
+        seconds += route.cost(model.shape())?.seconds;
+        routes.push(route);
+    }
+    let name = routes[0].name();
     super::output::announce_duration(
         &format!("the {name} route"),
-        route.cost(model.shape())?.seconds,
+        seconds,
         "a smaller --samples or another --method shortens it",
     );
+    if let Some(note) = &input.source_note {
+        eprintln!("note: {note}");
+    }
+    for note in &input.notes {
+        eprintln!("note: {note}");
+    }
     if method == Method::Auto && name == "mc" {
+        let (model, objective) = &input.models[0];
         eprintln!(
             "note: no exact route can evaluate this model ({}); using Monte Carlo with {} samples \
              (--samples needs --method mc)",
-            refusals(&objective, &model),
+            refusals(objective, model),
             settings.samples()
         );
     }
-    let mut evaluation = if args.grad {
-        route
-            .as_gradient()
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "--grad is not available with --method {name}; the closed form gives the \
-                     gradient of the same function (add --exact to see the exact value too)"
-                ))
-            })?
-            .evaluate_with_gradient(&model)?
-    } else {
-        route.evaluate(&model)?
-    };
-    let exact = match evaluation.exact.take() {
-        Some(e) => Some(e),
-        None if args.exact => Some(rational::exact_loss(&model, &objective)?),
-        None => None,
-    };
-    let report = LossReport {
-        source,
-        model,
-        objective,
-        method: name,
-        evaluation,
-        exact,
-    };
-    let text = if args.json {
-        report.json(args.per_feature)
-    } else {
-        report.text(args.per_feature || args.grad)
+    let mut reports = Vec::with_capacity(routes.len());
+    for (mut route, (model, objective)) in routes.into_iter().zip(input.models) {
+        let name = route.name();
+        let mut evaluation = if args.grad {
+            route
+                .as_gradient()
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "--grad is not available with --method {name}; the closed form gives the \
+                         gradient of the same function (add --exact to see the exact value too)"
+                    ))
+                })?
+                .evaluate_with_gradient(&model)?
+        } else {
+            route.evaluate(&model)?
+        };
+        let exact = match evaluation.exact.take() {
+            Some(e) => Some(e),
+            None if args.exact => Some(rational::exact_loss(&model, &objective)?),
+            None => None,
+        };
+        reports.push(LossReport {
+            source: input.source.clone(),
+            model,
+            objective,
+            method: name,
+            evaluation,
+            exact,
+        });
+    }
+    let text = match (input.stacked, args.json) {
+        (false, true) => reports[0].json(args.per_feature),
+        (false, false) => reports[0].text(args.per_feature || args.grad),
+        (true, true) => {
+            let list: Vec<_> = reports
+                .iter()
+                .map(|r| r.json_value(args.per_feature))
+                .collect();
+            let mut s = serde_json::to_string_pretty(&serde_json::json!({ "instances": list }))
+                .unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        (true, false) => stack_text(&reports, args.per_feature || args.grad),
     };
     write_out(out, &text)
+}
+
+/// What `loss` evaluates: one model (a model file or example, or 2-D weights) or every
+/// instance of a weights stack, each with its objective.
+struct Inputs {
+    source: String,
+    models: Vec<(Model, Objective)>,
+    stacked: bool,
+    notes: Vec<String>,
+    source_note: Option<String>,
+}
+
+fn inputs(args: &LossArgs) -> Result<Inputs> {
+    let weights_file = args.model.as_deref().filter(|p| {
+        !p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    });
+    if let (Some(path), None) = (weights_file, &args.example) {
+        let loaded = args.weights.load(path, &args.data.settings())?;
+        return Ok(Inputs {
+            source: path.display().to_string(),
+            models: loaded.models,
+            stacked: loaded.stacked,
+            notes: loaded.notes,
+            source_note: loaded.source_note,
+        });
+    }
+    args.weights.refuse_for_model_file()?;
+    let file = load(args.model.as_deref(), args.example.as_deref())?;
+    let source = match (&args.model, &args.example) {
+        (Some(p), _) => p.display().to_string(),
+        (_, name) => format!("example '{}'", name.as_deref().unwrap_or("")),
+    };
+    let objective = args.data.settings().apply(&file.objective)?;
+    Ok(Inputs {
+        source,
+        models: vec![(file.model, objective)],
+        stacked: false,
+        notes: Vec::new(),
+        source_note: None,
+    })
+}
+
+/// One line per instance of a stack (with `detail`, each instance's full report after it).
+fn stack_text(reports: &[LossReport], detail: bool) -> String {
+    let first = &reports[0];
+    let obj = &first.objective;
+    let mut s = format!(
+        "{}: {} instances, n = {} features, m = {} hidden, {}, {} data, reduction {}\n\n",
+        first.source,
+        reports.len(),
+        first.model.n(),
+        first.model.m(),
+        obj.activation(),
+        obj.data().distribution(),
+        obj.reduction(),
+    );
+    let summary = |v: &[f64]| -> String {
+        if v.iter().all(|&x| x == v[0]) {
+            format!("{}", v[0])
+        } else {
+            v.iter()
+                .map(|x| format!("{x}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
+    let mut header = vec!["instance", "density", "importance", "loss", "error"];
+    if first.evaluation.gradient.is_some() {
+        header.push("‖∇L‖");
+    }
+    if first.exact.is_some() {
+        header.push("exact");
+    }
+    let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    for (k, r) in reports.iter().enumerate() {
+        let data = r.objective.data();
+        let mut row = vec![
+            k.to_string(),
+            summary(&data.marginal_density()),
+            summary(data.importance()),
+            format!("{}", r.evaluation.loss),
+            format!("{:.1e}", r.evaluation.accuracy.value()),
+        ];
+        if let Some(g) = &r.evaluation.gradient {
+            row.push(format!("{:.6e}", g.norm()));
+        }
+        if let Some(e) = &r.exact {
+            row.push(format!("{}", rational::to_f64(&e.loss)));
+        }
+        rows.push(row);
+    }
+    s.push_str(&align(&rows));
+    s.push_str(&format!("\nmethod    {}\n", first.how()));
+    if detail {
+        for (k, r) in reports.iter().enumerate() {
+            s.push_str(&format!("\ninstance {k}: "));
+            s.push_str(&r.text(true));
+        }
+    }
+    s
 }
 
 /// Why the deterministic routes refused, for the note above.
@@ -225,6 +354,13 @@ struct JsonLoss<'a> {
 
 impl LossReport {
     fn json(&self, exact_per_feature: bool) -> String {
+        let mut s =
+            serde_json::to_string_pretty(&self.json_value(exact_per_feature)).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    fn json_value(&self, exact_per_feature: bool) -> serde_json::Value {
         let out = JsonLoss {
             loss: self.evaluation.loss,
             per_feature: &self.evaluation.per_feature,
@@ -250,9 +386,7 @@ impl LossReport {
         };
         // Serialising plain numbers, strings and lists cannot fail; non-finite numbers
         // (a one-sample standard error) become null.
-        let mut s = serde_json::to_string_pretty(&out).unwrap_or_default();
-        s.push('\n');
-        s
+        serde_json::to_value(&out).unwrap_or_default()
     }
 
     fn text(&self, table: bool) -> String {
@@ -310,20 +444,7 @@ impl LossReport {
             s.push('\n');
         }
         s.push_str(&format!("loss      {}\n", self.evaluation.loss));
-        let how = match self.evaluation.accuracy {
-            Accuracy::Bound(e) if self.method == "onedim" => {
-                format!("one-dimensional integrals (|error| ≤ {e:.1e}, a bound)")
-            }
-            Accuracy::Bound(e) => format!(
-                "closed form (|error| ≤ {e:.1e}: {:.0e} relative + {:.0e} × Σ importance)",
-                tolerance::LOSS_REL,
-                tolerance::LOSS_ABS_PER_IMPORTANCE
-            ),
-            Accuracy::Estimate(e) => format!("quadrature (estimated |error| {e:.1e})"),
-            Accuracy::StandardError(e) => format!("Monte Carlo (standard error {e:.1e})"),
-            Accuracy::Exact => "exact rational arithmetic (rounded once to f64)".to_string(),
-        };
-        s.push_str(&format!("method    {how}\n"));
+        s.push_str(&format!("method    {}\n", self.how()));
         if let Some(g) = &self.evaluation.gradient {
             s.push_str(&format!("‖∇L‖     {:.6e}\n", g.norm()));
         }
@@ -336,5 +457,22 @@ impl LossReport {
             ));
         }
         s
+    }
+
+    /// How the loss was computed, with its error.
+    fn how(&self) -> String {
+        match self.evaluation.accuracy {
+            Accuracy::Bound(e) if self.method == "onedim" => {
+                format!("one-dimensional integrals (|error| ≤ {e:.1e}, a bound)")
+            }
+            Accuracy::Bound(e) => format!(
+                "closed form (|error| ≤ {e:.1e}: {:.0e} relative + {:.0e} × Σ importance)",
+                tolerance::LOSS_REL,
+                tolerance::LOSS_ABS_PER_IMPORTANCE
+            ),
+            Accuracy::Estimate(e) => format!("quadrature (estimated |error| {e:.1e})"),
+            Accuracy::StandardError(e) => format!("Monte Carlo (standard error {e:.1e})"),
+            Accuracy::Exact => "exact rational arithmetic (rounded once to f64)".to_string(),
+        }
     }
 }

@@ -23,6 +23,7 @@ mod reproduce;
 mod surface;
 mod train;
 mod verify;
+mod weights;
 
 /// Exact expected loss of the toy models of superposition.
 #[derive(Debug, Parser)]
@@ -101,8 +102,8 @@ pub fn clap_message(e: &clap::Error) -> String {
 /// value; with no file the defaults are relu, density 1, importance 1, independent, sum.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DataArgs {
-    /// Density p_i = P(x_i ≠ 0), independent data only: one value, a list "0.1,0.2,…" or
-    /// "decay:r"
+    /// Density p_i = P(x_i ≠ 0), independent data only: one value, a list "0.1,0.2,…" (per
+    /// feature), "decay:r", or "instances:v1,v2,…" (one per instance of a weights stack)
     #[arg(
         long,
         value_name = "P",
@@ -113,7 +114,8 @@ pub struct DataArgs {
     /// Sparsity S_i = 1 − p_i (the paper's name); same forms as --density
     #[arg(long, value_name = "S", allow_hyphen_values = true)]
     pub sparsity: Option<String>,
-    /// Importance I_i ≥ 0: one value, a list "1,0.5,…" or "decay:r" (I_i = r^i)
+    /// Importance I_i ≥ 0: one value, a list "1,0.5,…", "decay:r" (I_i = r^i) or
+    /// "instances:v1,v2,…"
     #[arg(long, value_name = "I", allow_hyphen_values = true)]
     pub importance: Option<String>,
     /// Output activation: relu, linear, leaky_relu[:alpha], gelu, softplus

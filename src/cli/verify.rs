@@ -4,38 +4,55 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use nalgebra::DVector;
 use serde_json::json;
 
 use super::output::{
     align, announce_duration, model_text, point_json, rows_of, short_kind, write_out, Bar,
 };
+use super::weights::WeightsArgs;
 use super::{DataArgs, SearchArgs};
-use tms_exact::error::{Error, Result};
+use tms_exact::error::Result;
 use tms_exact::io::model_file::ModelFile;
-use tms_exact::io::weights::{read_weights, Layout, WeightNames};
-use tms_exact::model::Model;
+use tms_exact::objective::Objective;
 use tms_exact::optimize::{census_seconds, minimize_seconds, CensusOptions};
 use tms_exact::route::ClosedForm;
-use tms_exact::verify::{verify_with, Report};
+use tms_exact::tolerance;
+use tms_exact::verify::{verify_instances, Report};
+
+/// The verdict rule, for `--help` (the thresholds from `tolerance`).
+fn verdict_help() -> String {
+    format!(
+        "Verdicts ask which basin the weights are in (constant-lr training ends in a noise ball \
+         around a critical point, not on it). Exact local minimisation runs from the weights; \
+         'rel. dist.' is how far it moves them, relative to the parameters' norm, and 'gap' how \
+         far their loss is above the best critical point known.\n\
+         - not converged: relative distance > {dist} and the minimisation lowers the loss by \
+         more than {gap} % (a short move is noise in a steep basin, a small gain noise along a \
+         flat valley)\n\
+         - at the optimum up to training noise: otherwise, when it ends at the best critical \
+         point known\n\
+         - near a local minimum that is not the best known: otherwise, when it ends at a worse \
+         minimum (+x % is that minimum's excess)\n\
+         - at a saddle: the weights are a critical saddle, or it ends at a saddle\n\
+         Weights stacks: --density, --sparsity and --importance also take instances:v1,v2,… (one \
+         value per instance); the file's feature_probability and importance arrays are used when \
+         present (--density-key, --importance-key), and flags override them.",
+        dist = tolerance::VERDICT_NOISE_DISTANCE,
+        gap = 100.0 * tolerance::VERDICT_NOISE_GAP,
+    )
+}
 
 /// Arguments of `tms-exact verify`.
 #[derive(Debug, Args)]
+#[command(after_help = verdict_help())]
 pub struct VerifyArgs {
     /// Trained weights: a model file (.json), .npy (W), .npz, .safetensors or a torch.save file
-    /// (.pt/.pth) (W and bias)
+    /// (.pt/.pth) (W and bias, and the notebook's feature_probability and importance arrays
+    /// when present)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Layout of W in .npy/.npz/.safetensors/.pt: features-hidden (the notebook's
-    /// W[instance, feature, hidden]; default) or hidden-features (ARENA's)
-    #[arg(long, value_name = "LAYOUT")]
-    pub layout: Option<String>,
-    /// Name of the weight array/tensor [default: W, then w]
-    #[arg(long, value_name = "NAME")]
-    pub w_name: Option<String>,
-    /// Name of the bias array/tensor [default: b_final, then b, then bias; none → b = 0]
-    #[arg(long, value_name = "NAME")]
-    pub b_name: Option<String>,
+    #[command(flatten)]
+    pub weights: WeightsArgs,
     #[command(flatten)]
     pub search: SearchArgs,
     /// Print JSON instead of text
@@ -50,79 +67,47 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         .file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let (models, obj, notes) = if is_json {
-        if args.layout.is_some() || args.w_name.is_some() || args.b_name.is_some() {
-            return Err(Error::invalid(
-                "--layout, --w-name and --b-name apply to .npy/.npz/.safetensors files, not model files",
-            ));
-        }
+    let (models, notes, source_note) = if is_json {
+        args.weights.refuse_for_model_file()?;
         let file = ModelFile::read(&args.file)?;
         let obj = args.data.settings().apply(&file.objective)?;
-        (vec![file.model], obj, Vec::new())
+        (vec![(file.model, obj)], Vec::new(), None)
     } else {
-        let layout = args
-            .layout
-            .as_deref()
-            .map(str::parse::<Layout>)
-            .transpose()?;
-        let names = WeightNames {
-            w: args.w_name.clone(),
-            b: args.b_name.clone(),
-        };
-        let instances = read_weights(&args.file, layout, &names)?;
-        let n = instances[0].w.ncols();
-        let mut notes = Vec::new();
-        let mut models = Vec::with_capacity(instances.len());
-        for inst in instances {
-            let b = match inst.b {
-                Some(b) => b,
-                None => {
-                    if notes.is_empty() {
-                        notes.push(format!("{} has no bias; using b = 0", args.file.display()));
-                    }
-                    DVector::zeros(n)
-                }
-            };
-            models.push(Model::new(inst.w, b)?);
-        }
-        (models, args.data.objective(n)?, notes)
+        let loaded = args.weights.load(&args.file, &args.data.settings())?;
+        (loaded.models, loaded.notes, loaded.source_note)
     };
-    let shape = models[0].shape();
+    let shape = models[0].0.shape();
     let vopts = args.search.settings().search_options(shape)?;
-    let route = ClosedForm::new(obj.clone())?;
-    let copts = CensusOptions::new(shape.n, shape.m)?
-        .with_untied(!shape.tied)
-        .with_search(vopts.clone());
-    let seconds =
-        census_seconds(&obj, &copts) + 2.0 * models.len() as f64 * minimize_seconds(&obj, shape);
-    tms_exact::limits::check_seconds(
-        seconds,
-        &format!("verifying {} model(s)", models.len()),
-        "fewer --restarts, or fewer instances",
-    )?;
+    // One census per distinct objective (instances trained alike share it).
+    let mut seconds = 0.0;
+    let mut seen: Vec<&Objective> = Vec::new();
+    for (model, obj) in &models {
+        if !seen.contains(&obj) {
+            // The closed form refuses what it cannot hold (memory) before any estimate of time.
+            ClosedForm::new(obj.clone())?;
+            let copts = CensusOptions::new(shape.n, shape.m)?
+                .with_untied(!shape.tied)
+                .with_search(vopts.clone());
+            seconds += census_seconds(obj, &copts);
+            seen.push(obj);
+        }
+        seconds += 2.0 * minimize_seconds(obj, model.shape());
+    }
+    let what = format!("verifying {} model(s)", models.len());
+    tms_exact::limits::check_seconds(seconds, &what, "fewer --restarts, or fewer instances")?;
     announce_duration(
-        &format!("verifying {} model(s)", models.len()),
+        &what,
         seconds,
         "fewer --restarts shorten the search for the best critical point",
     );
-    for m in &models {
+    for (m, obj) in &models {
         obj.check_model(m)?;
     }
-    if !is_json && args.data.settings() == tms_exact::settings::DataSettings::default() {
-        // A weights file carries no data settings: say what is assumed (once every input
-        // was accepted) rather than verify a sparse model against dense data without a word.
-        eprintln!(
-            "note: no data settings given for {}: assuming density 1, importance 1, \
-             independent data, reduction sum; give --density/--importance as trained{}",
-            args.file.display(),
-            if models.len() > 1 {
-                " (the notebook's [instances, features, hidden] runs use --reduction mean)"
-            } else {
-                ""
-            }
-        );
+    if let Some(note) = source_note {
+        // Said once every input was accepted, so a refused input stays one line.
+        eprintln!("note: {note}");
     }
-    let reports = verify_with(&route, &models, &vopts, &Bar::new("minimising"))?;
+    let reports = verify_instances(&models, &vopts, &Bar::new("minimising"))?;
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();
         let v = json!({ "instances": instances, "notes": notes });
@@ -152,6 +137,11 @@ fn report_json(r: &Report) -> serde_json::Value {
         "local": local,
         "best": best,
         "verdict": r.verdict.to_string(),
+        // The numbers the verdict rests on (see the verify module's rule).
+        "verdict_kind": r.verdict.name(),
+        "relative_distance": r.relative_distance,
+        "gap": r.gap,
+        "improvement": r.improvement,
     });
     if let Some(wo) = r.at_weights.model.w_out() {
         v["W_out"] = json!(rows_of(wo));
@@ -171,7 +161,9 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
         "kind".into(),
         "local min".into(),
         "distance".into(),
+        "rel. dist.".into(),
         "best known".into(),
+        "gap".into(),
         "verdict".into(),
     ]];
     for (k, r) in reports.iter().enumerate() {
@@ -182,7 +174,9 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
             short_kind(&r.at_weights),
             format!("{:.10}", r.local.loss),
             format!("{:.2e}", r.local_distance),
+            format!("{:.2e}", r.relative_distance),
             format!("{:.10}", r.best.loss),
+            gap_text(r.gap),
             r.verdict.to_string(),
         ]);
     }
@@ -205,4 +199,16 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
         }
     }
     s
+}
+
+/// A relative gap as a percentage, readable at training-noise size (1e-4) and below.
+fn gap_text(gap: f64) -> String {
+    let p = 100.0 * gap;
+    if p == 0.0 {
+        "0 %".to_string()
+    } else if (0.01..1e4).contains(&p) {
+        format!("+{p:.3} %")
+    } else {
+        format!("+{p:.1e} %")
+    }
 }

@@ -18,6 +18,7 @@ use nalgebra::{DMatrix, DVector};
 use npyz::{DType, NpyFile, TypeChar};
 use safetensors::{Dtype, SafeTensors};
 
+use crate::data::{broadcast_to_instances, PerInstance};
 use crate::error::{Error, Result};
 
 /// How the two trailing axes of a saved `W` are ordered.
@@ -91,12 +92,74 @@ const B_DEFAULTS: &[&str] = &["b_final", "b", "bias"];
 /// Reads every instance stored in `path` (one for a 2-D `W`, `k` for a 3-D `[k, ·, ·]` stack).
 ///
 /// The format follows the extension (`.npy`, `.npz`, `.safetensors`, `.pt`/`.pth`); `layout`
-/// defaults to [`Layout::FeaturesHidden`].
+/// defaults to [`Layout::FeaturesHidden`]. Data arrays in the file are not read (see
+/// [`read_weights_and_data`]).
 pub fn read_weights(
     path: &Path,
     layout: Option<Layout>,
     names: &WeightNames,
 ) -> Result<Vec<Instance>> {
+    Ok(read_stored(path, layout, names, None)?.instances)
+}
+
+/// Names of the data arrays read beside the weights; `None` means the defaults
+/// (`feature_probability` for the density, `importance`), which may be absent; a name given
+/// here must exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataNames {
+    /// Name of the density array (the notebook's `feature_probability`).
+    pub density: Option<String>,
+    /// Name of the importance array.
+    pub importance: Option<String>,
+}
+
+/// Default names of the data arrays (the Anthropic notebook's).
+const DENSITY_DEFAULTS: &[&str] = &["feature_probability"];
+const IMPORTANCE_DEFAULTS: &[&str] = &["importance"];
+
+/// A data array read beside the weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataArray {
+    /// The name it was found under.
+    pub name: String,
+    /// Its shape in the file (before broadcasting).
+    pub shape: Vec<usize>,
+    /// Its values broadcast to `[instances, features]` ([`PerInstance::Array`]).
+    pub values: PerInstance,
+}
+
+/// The weights of a file and the data arrays stored beside them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights {
+    /// The models' weights, one per instance.
+    pub instances: Vec<Instance>,
+    /// True when `W` is a 3-D `[instances, ·, ·]` stack (even of one instance).
+    pub stacked: bool,
+    /// The density array, when the file holds one.
+    pub density: Option<DataArray>,
+    /// The importance array, when the file holds one.
+    pub importance: Option<DataArray>,
+}
+
+/// [`read_weights`], and the data arrays named by `data` (the notebook's `feature_probability`
+/// and `importance` by default), each shaped `[instances, features]` or broadcastable to it
+/// (`[instances, 1]`, `[1, features]`, `[features]`, a scalar; see
+/// [`crate::data::broadcast_to_instances`]). A `.npy` file holds no data arrays.
+pub fn read_weights_and_data(
+    path: &Path,
+    layout: Option<Layout>,
+    names: &WeightNames,
+    data: &DataNames,
+) -> Result<Weights> {
+    read_stored(path, layout, names, Some(data))
+}
+
+fn read_stored(
+    path: &Path,
+    layout: Option<Layout>,
+    names: &WeightNames,
+    data: Option<&DataNames>,
+) -> Result<Weights> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -126,32 +189,114 @@ pub fn read_weights(
         path: path.to_path_buf(),
         source,
     })?;
-    let (w, b) = match kind {
+    read_bytes(kind, &bytes, layout, names, data).map_err(|msg| Error::format(path, msg))
+}
+
+fn read_bytes(
+    kind: Kind,
+    bytes: &[u8],
+    layout: Option<Layout>,
+    names: &WeightNames,
+    data: Option<&DataNames>,
+) -> Msg<Weights> {
+    let mut store = match kind {
         Kind::Npy => {
-            if names.w.is_some() || names.b.is_some() {
-                return Err(Error::format(
-                    path,
+            let named = names.w.is_some()
+                || names.b.is_some()
+                || data.is_some_and(|d| d.density.is_some() || d.importance.is_some());
+            if named {
+                return Err(
                     "a .npy file holds one unnamed array (W, no bias); array names apply to \
-                     .npz and .safetensors files",
-                ));
+                     .npz, .safetensors and .pt files"
+                        .into(),
+                );
             }
-            let w = read_npy(&mut Cursor::new(&bytes[..]), Some(bytes.len()))
-                .map_err(|msg| Error::format(path, msg))?;
-            (
+            let w = read_npy(&mut Cursor::new(bytes), Some(bytes.len()))?;
+            let instances = assemble(
                 Named {
                     name: "W".into(),
-                    array: w,
+                    array: w.clone(),
                 },
                 None,
-            )
+                layout,
+            )?;
+            return Ok(Weights {
+                instances,
+                stacked: w.shape.len() == 3,
+                density: None,
+                importance: None,
+            });
         }
-        Kind::Npz => read_npz(&bytes, names).map_err(|msg| Error::format(path, msg))?,
-        Kind::Safetensors => {
-            read_safetensors(&bytes, names).map_err(|msg| Error::format(path, msg))?
-        }
-        Kind::Torch => read_torch(bytes, names).map_err(|msg| Error::format(path, msg))?,
+        Kind::Npz => npz_store(bytes)?,
+        Kind::Safetensors => safetensors_store(bytes)?,
+        Kind::Torch => torch_store(bytes)?,
     };
-    assemble(w, b, layout).map_err(|msg| Error::format(path, msg))
+    let strip = |s: &String| {
+        if matches!(kind, Kind::Npz) {
+            s.strip_suffix(".npy").unwrap_or(s).to_string()
+        } else {
+            s.clone()
+        }
+    };
+    let available = store.available.clone();
+    let w_req = names.w.as_ref().map(strip);
+    let b_req = names.b.as_ref().map(strip);
+    let w_name = pick_name(&available, w_req.as_deref(), W_DEFAULTS, "weight", true)?
+        .ok_or("no weight array")?;
+    let b_name = pick_name(&available, b_req.as_deref(), B_DEFAULTS, "bias", false)?;
+    let w = store.named(&w_name)?;
+    let b = b_name.as_deref().map(|n| store.named(n)).transpose()?;
+    let stacked = w.array.shape.len() == 3;
+    let instances = assemble(w, b, layout)?;
+    let (k, n) = (instances.len(), instances[0].w.ncols());
+    let mut read_data = |requested: Option<&String>, defaults: &[&str], what: &str| {
+        let requested = requested.map(strip);
+        let Some(name) = pick_name(&available, requested.as_deref(), defaults, what, false)? else {
+            return Ok(None);
+        };
+        let named = store.named(&name)?;
+        check_finite(&named)?;
+        let a = named.array;
+        let values =
+            broadcast_to_instances(&format!("{what} array '{name}'"), &a.shape, &a.data, k, n)
+                .map_err(|e| e.to_string())?;
+        Ok::<_, String>(Some(DataArray {
+            name,
+            shape: a.shape,
+            values: PerInstance::Array { k, n, values },
+        }))
+    };
+    let (density, importance) = match data {
+        None => (None, None),
+        Some(d) => (
+            read_data(d.density.as_ref(), DENSITY_DEFAULTS, "density")?,
+            read_data(d.importance.as_ref(), IMPORTANCE_DEFAULTS, "importance")?,
+        ),
+    };
+    Ok(Weights {
+        instances,
+        stacked,
+        density,
+        importance,
+    })
+}
+
+/// Reads one array by name.
+type ReadArray<'a> = Box<dyn FnMut(&str) -> Msg<Array> + 'a>;
+
+/// The arrays of a named-array file: their names, and a reader by name.
+struct Store<'a> {
+    available: Vec<String>,
+    read: ReadArray<'a>,
+}
+
+impl Store<'_> {
+    fn named(&mut self, name: &str) -> Msg<Named> {
+        Ok(Named {
+            name: name.to_string(),
+            array: (self.read)(name)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -352,18 +497,12 @@ fn pick_name(
     }
 }
 
-fn read_npz(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Named>)> {
+fn npz_store(bytes: &[u8]) -> Msg<Store<'_>> {
     let mut archive = npyz::npz::NpzArchive::new(Cursor::new(bytes))
         .map_err(|e| format!("not a valid .npz (zip) archive: {e}"))?;
     let mut available: Vec<String> = archive.array_names().map(str::to_string).collect();
     available.sort();
-    let strip = |s: &String| s.strip_suffix(".npy").unwrap_or(s).to_string();
-    let w_req = names.w.as_ref().map(strip);
-    let b_req = names.b.as_ref().map(strip);
-    let w_name = pick_name(&available, w_req.as_deref(), W_DEFAULTS, "weight", true)?
-        .ok_or("no weight array")?;
-    let b_name = pick_name(&available, b_req.as_deref(), B_DEFAULTS, "bias", false)?;
-    let mut read = |name: &str| -> Msg<Named> {
+    let read = move |name: &str| -> Msg<Array> {
         // The raw member (not `NpzArchive::by_name`, which has already consumed the header).
         let member = npyz::npz::file_name_from_array_name(name);
         let mut file = archive
@@ -371,26 +510,20 @@ fn read_npz(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Named>)> {
             .by_name(&member)
             .map_err(|e| format!("cannot read member '{member}': {e}"))?;
         let size = usize::try_from(file.size()).ok();
-        let array = read_npy(&mut file, size).map_err(|m| format!("array '{name}': {m}"))?;
-        Ok(Named {
-            name: name.to_string(),
-            array,
-        })
+        read_npy(&mut file, size).map_err(|m| format!("array '{name}': {m}"))
     };
-    let w = read(&w_name)?;
-    let b = b_name.as_deref().map(&mut read).transpose()?;
-    Ok((w, b))
+    Ok(Store {
+        available,
+        read: Box::new(read),
+    })
 }
 
-fn read_safetensors(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Named>)> {
+fn safetensors_store(bytes: &[u8]) -> Msg<Store<'_>> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| format!("not a valid .safetensors file: {e}"))?;
     let mut available: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     available.sort();
-    let w_name = pick_name(&available, names.w.as_deref(), W_DEFAULTS, "weight", true)?
-        .ok_or("no weight array")?;
-    let b_name = pick_name(&available, names.b.as_deref(), B_DEFAULTS, "bias", false)?;
-    let read = |name: &str| -> Msg<Named> {
+    let read = move |name: &str| -> Msg<Array> {
         let view = st
             .tensor(name)
             .map_err(|e| format!("cannot read tensor '{name}': {e}"))?;
@@ -427,14 +560,12 @@ fn read_safetensors(bytes: &[u8], names: &WeightNames) -> Msg<(Named, Option<Nam
                 "tensor '{name}' has a data size that does not match its shape"
             ));
         }
-        Ok(Named {
-            name: name.to_string(),
-            array: Array { shape, data },
-        })
+        Ok(Array { shape, data })
     };
-    let w = read(&w_name)?;
-    let b = b_name.as_deref().map(read).transpose()?;
-    Ok((w, b))
+    Ok(Store {
+        available,
+        read: Box::new(read),
+    })
 }
 
 /// Refuses an array shape beyond [`crate::limits::MAX_ARRAY_ENTRIES`] numbers, from the shape
@@ -453,23 +584,18 @@ fn check_entries(shape: &[usize]) -> Msg<()> {
 }
 
 /// Same names and checks as `.npz`; tensor names are `state_dict()`'s (see [`super::torch`]).
-fn read_torch(bytes: Vec<u8>, names: &WeightNames) -> Msg<(Named, Option<Named>)> {
-    let file = super::torch::TorchFile::from_bytes(bytes)?;
+fn torch_store(bytes: &[u8]) -> Msg<Store<'static>> {
+    let file = super::torch::TorchFile::from_bytes(bytes.to_vec())?;
     let available = file.names();
-    let w_name = pick_name(&available, names.w.as_deref(), W_DEFAULTS, "weight", true)?
-        .ok_or("no weight array")?;
-    let b_name = pick_name(&available, names.b.as_deref(), B_DEFAULTS, "bias", false)?;
-    let read = |name: &str| -> Msg<Named> {
+    let read = move |name: &str| -> Msg<Array> {
         let (shape, data) = file.tensor(name)?;
         check_entries(&shape).map_err(|m| format!("tensor '{name}': {m}"))?;
-        Ok(Named {
-            name: name.to_string(),
-            array: Array { shape, data },
-        })
+        Ok(Array { shape, data })
     };
-    let w = read(&w_name)?;
-    let b = b_name.as_deref().map(read).transpose()?;
-    Ok((w, b))
+    Ok(Store {
+        available,
+        read: Box::new(read),
+    })
 }
 
 /// IEEE half precision to f64 (exact).

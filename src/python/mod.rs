@@ -25,7 +25,7 @@ mod api {
     use nalgebra::{DMatrix, DVector};
     use serde_json::{json, Value};
 
-    use crate::data::{Data, Distribution, PerFeature};
+    use crate::data::{broadcast_to_instances, Data, Distribution, PerFeature};
     use crate::error::{Error, Result};
     use crate::geometry::geometry;
     use crate::io::weights::{read_weights, Layout, WeightNames};
@@ -33,8 +33,9 @@ mod api {
     use crate::model::{Activation, Model};
     use crate::objective::{Objective, Reduction};
     use crate::optimize::{census, CensusOptions, SearchOptions};
+    use crate::progress::Silent;
     use crate::route::quadrature::quadrature_loss;
-    use crate::verify::{verify, Report, Verdict};
+    use crate::verify::{verify_instances, Report, Verdict};
 
     /// Data settings of one instance (`density` None: the distribution's own, or 1).
     pub struct Settings<'a> {
@@ -191,28 +192,41 @@ mod api {
         Ok(json!({ "starts": c.starts, "points": points }))
     }
 
-    pub fn verify_group(
-        models: &[Model],
-        obj: &Objective,
-        search: &SearchOptions,
-    ) -> Result<Vec<Value>> {
-        Ok(verify(models, obj, search)?
-            .iter()
-            .map(report_json)
-            .collect())
+    /// Each model against its own objective (equal objectives share one census).
+    pub fn verify_each(models: &[(Model, Objective)], search: &SearchOptions) -> Result<Value> {
+        Ok(Value::Array(
+            verify_instances(models, search, &Silent)?
+                .iter()
+                .map(report_json)
+                .collect(),
+        ))
+    }
+
+    /// The crate's one broadcasting rule, `[·] → [instances, features]`.
+    pub fn broadcast(
+        what: &str,
+        shape: &[usize],
+        values: &[f64],
+        k: usize,
+        n: usize,
+    ) -> Result<Vec<f64>> {
+        broadcast_to_instances(what, shape, values, k, n)
     }
 
     fn report_json(r: &Report) -> Value {
-        let (status, amount) = match r.verdict {
-            Verdict::AtOptimum { gap } => ("at_optimum", gap),
-            Verdict::WorseLocalMinimum { excess } => ("worse_local_minimum", excess),
-            Verdict::NotConverged { improvement, .. } => ("not_converged", improvement),
-            Verdict::Saddle { grad_norm } => ("saddle", grad_norm),
+        let amount = match r.verdict {
+            Verdict::AtOptimum { gap, .. } => gap,
+            Verdict::WorseLocalMinimum { excess, .. } => excess,
+            Verdict::NotConverged { improvement, .. } => improvement,
+            Verdict::Saddle { grad_norm } => grad_norm,
         };
         json!({
             "verdict": r.verdict.to_string(),
-            "status": status,
+            "status": r.verdict.name(),
             "amount": amount,
+            "relative_distance": r.relative_distance,
+            "gap": r.gap,
+            "improvement": r.improvement,
             "loss": r.at_weights.loss,
             "grad_norm": r.at_weights.grad_norm,
             "kind": r.at_weights.kind_name(),
@@ -534,30 +548,10 @@ fn verify<'py>(
     };
     compute(py, || {
         let search = api::search(restarts, seed)?;
-        // Instances with the same objective share one census (the library verifies a group).
-        let objectives = (0..stack.k)
-            .map(|i| stack.objective(i, &settings))
+        let models = (0..stack.k)
+            .map(|i| Ok((stack.model(i)?, stack.objective(i, &settings)?)))
             .collect::<crate::Result<Vec<_>>>()?;
-        let mut out = vec![serde_json::Value::Null; stack.k];
-        let mut done = vec![false; stack.k];
-        for i in 0..stack.k {
-            if done[i] {
-                continue;
-            }
-            let group: Vec<usize> = (i..stack.k)
-                .filter(|&j| !done[j] && objectives[j] == objectives[i])
-                .collect();
-            let models = group
-                .iter()
-                .map(|&j| stack.model(j))
-                .collect::<crate::Result<Vec<_>>>()?;
-            let reports = api::verify_group(&models, &objectives[i], &search)?;
-            for (&j, r) in group.iter().zip(reports) {
-                out[j] = r;
-                done[j] = true;
-            }
-        }
-        Ok(serde_json::Value::Array(out).to_string())
+        Ok(api::verify_each(&models, &search)?.to_string())
     })
 }
 
@@ -602,6 +596,21 @@ fn read_weights<'py>(
     ))
 }
 
+/// `a` broadcast to `[k, n]` = `[instances, features]` by the library's rule (the Python
+/// layer's density and importance go through here, as the weights-file reader's do).
+#[pyfunction]
+fn broadcast<'py>(
+    py: Python<'py>,
+    name: &str,
+    a: PyReadonlyArrayDyn<'py, f64>,
+    k: usize,
+    n: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (shape, values) = flat(&a);
+    let v = api::broadcast(name, &shape, &values, k, n).map_err(value_error)?;
+    shaped(py, v, &[k, n])
+}
+
 /// The compiled core of the `tms_exact` package.
 #[pymodule]
 #[pyo3(name = "_core")]
@@ -611,6 +620,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(geometry, m)?)?;
     m.add_function(wrap_pyfunction!(read_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(broadcast, m)?)?;
     m.add_function(wrap_pyfunction!(time_loss_grad, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -151,6 +151,8 @@ def test_verify_judges_each_instance_against_its_own_density():
     W, b = np.stack(Ws), np.stack(bs)
     verdicts = tms_exact.verify(W, b, density=dens, restarts=4)
     assert [v.status for v in verdicts] == ["at_optimum", "at_optimum"], [v.text for v in verdicts]
+    # The numbers the verdict rests on: at an optimum, no distance and no gap to speak of.
+    assert all(v.relative_distance < 1e-6 and 0 <= v.gap < 1e-9 for v in verdicts)
     # With both instances judged at density 0.1, the density-1 optimum is not optimal there.
     wrong = tms_exact.verify(W, b, density=0.1, restarts=4)
     assert wrong[0].status != "at_optimum"

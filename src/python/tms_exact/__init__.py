@@ -134,16 +134,8 @@ def _resolve_layout(shape: tuple, b_len: Optional[int], layout: Optional[str]) -
 
 def _per_instance(x: Any, name: str, k: int, n: int) -> np.ndarray:
     """A scalar or array broadcast to [instances, features]."""
-    a = _data_array(x, name)
-    out = np.empty((k, n))
-    try:
-        out[...] = a  # broadcasting assignment: much cheaper than np.broadcast_to for small arrays
-        return out
-    except ValueError:
-        raise _invalid(
-            f"{name} has shape {list(a.shape)}, which does not broadcast to [instances, features] = "
-            f"[{k}, {n}] (one value per instance needs shape [{k}, 1]; one per feature [{n}])"
-        ) from None
+    # The library's broadcasting rule, shared with the command line's weights-file reader.
+    return _core.broadcast(name, _data_array(x, name), int(k), int(n))
 
 
 class _Prepared:
@@ -398,7 +390,12 @@ class Verdict:
 
     ``status`` is ``at_optimum``, ``worse_local_minimum``, ``not_converged`` or ``saddle``;
     ``text`` the sentence the command-line tool prints; ``amount`` the relative gap / excess /
-    improvement (or the gradient norm for a saddle).
+    improvement (or the gradient norm for a saddle). The numbers the verdict rests on:
+    ``relative_distance`` (from the weights to the critical point exact local minimisation
+    reaches, relative to the parameters' norm), ``improvement`` (the relative loss gain of that
+    minimisation) and ``gap`` (the relative loss above the best critical point known); "not
+    converged" means both the distance and the gain are beyond training noise (see the
+    README's verify section).
     """
 
     status: str
@@ -415,6 +412,9 @@ class Verdict:
     local_b: np.ndarray
     best_W: np.ndarray
     best_b: np.ndarray
+    relative_distance: float
+    gap: float
+    improvement: float
 
 
 def verify(
@@ -455,6 +455,7 @@ def verify(
                 grad_norm=r["grad_norm"], kind=r["kind"], local_loss=r["local_loss"],
                 local_distance=r["local_distance"], best_loss=r["best_loss"],
                 best_count=r["best_count"], local_W=lw, local_b=lb, best_W=bw, best_b=bb,
+                relative_distance=r["relative_distance"], gap=r["gap"], improvement=r["improvement"],
             )
         )
     return out if p.stacked else out[0]

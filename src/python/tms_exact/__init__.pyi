@@ -88,6 +88,9 @@ class Verdict:
     local_b: NDArray[np.float64]
     best_W: NDArray[np.float64]
     best_b: NDArray[np.float64]
+    relative_distance: float
+    gap: float
+    improvement: float
 
 def verify(
     W: ArrayLike,
