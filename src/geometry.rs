@@ -313,7 +313,10 @@ fn name_group(gram: &DMatrix<f64>, k: usize, dims: usize) -> String {
             }
         }
     }
-    format!("{k} features in {dims} dimensions")
+    format!(
+        "{k} features in {dims} dimension{}",
+        if dims == 1 { "" } else { "s" }
+    )
 }
 
 /// A regular k-gon test for many vectors in a plane: angles from the first vector (signs from
@@ -481,6 +484,28 @@ pub fn figure_many(
     fig
 }
 
+/// Characters of a panel title line in a several-model picture (420-pixel panels).
+const PANEL_TITLE_CHARS: usize = 34;
+
+/// `text` broken into lines of at most `width` characters at its " + " separators.
+fn wrap_parts(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for part in text.split(" + ") {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 3 + part.chars().count() <= width => {
+                l.push_str(" + ");
+                l.push_str(part);
+            }
+            Some(l) => {
+                l.push_str(" +");
+                lines.push(part.to_string());
+            }
+            None => lines.push(part.to_string()),
+        }
+    }
+    lines.join("\n")
+}
+
 /// One model's arrow panels; `label` (several models in one picture) goes before the shape.
 fn panels(model: &Model, importance: &[f64], label: Option<&str>) -> Vec<crate::plot::Panel> {
     let g = geometry(model);
@@ -504,7 +529,7 @@ fn panels(model: &Model, importance: &[f64], label: Option<&str>) -> Vec<crate::
             };
             crate::plot::Panel::Arrows(crate::plot::ArrowPlot {
                 title: match label {
-                    Some(l) => format!("{l}: {}", g.shape),
+                    Some(l) => format!("{l}\n{}", wrap_parts(&g.shape, PANEL_TITLE_CHARS)),
                     None => what,
                 },
                 x_label: xl,

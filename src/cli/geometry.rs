@@ -6,20 +6,24 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::{align, announce_duration, write_out, Bar};
+use super::weights::WeightsArgs;
 use super::{DataArgs, SearchArgs};
 use tms_exact::dimensionality;
 use tms_exact::error::{Error, Result};
 use tms_exact::geometry::{self, Geometry};
-use tms_exact::io::model_file::ModelFile;
 use tms_exact::optimize::CensusOptions;
 use tms_exact::shape::Shape;
 
 /// Arguments of `tms-exact geometry`.
 #[derive(Debug, Args)]
 pub struct GeometryArgs {
-    /// Model files (JSON); several are drawn side by side in one picture
-    #[arg(value_name = "MODEL.json", required_unless_present = "sweep")]
+    /// Model files (JSON) or weights files (.npy, .npz, .safetensors, .pt: every instance of
+    /// a stack); several models are drawn side by side in one picture
+    #[arg(value_name = "FILE", required_unless_present = "sweep")]
     pub models: Vec<PathBuf>,
+    /// From each weights stack, only instance K (0-based)
+    #[arg(long, value_name = "K")]
+    pub instance: Option<usize>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -35,7 +39,7 @@ pub struct GeometryArgs {
     pub columns: usize,
     /// Instead of model files: the exact optimum at each density of a sweep (census plus
     /// continuation), D* and every D_i against 1/(1−S), with the sticky fractions
-    #[arg(long, conflicts_with_all = ["models", "label"])]
+    #[arg(long, conflicts_with_all = ["models", "label", "instance"])]
     pub sweep: bool,
     /// Features of the sweep's models
     #[arg(long, value_name = "N", requires = "sweep")]
@@ -57,6 +61,8 @@ pub struct GeometryArgs {
     #[command(flatten)]
     pub search: SearchArgs,
     #[command(flatten)]
+    pub weights: WeightsArgs,
+    #[command(flatten)]
     pub data: DataArgs,
 }
 
@@ -64,19 +70,39 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
     if args.sweep {
         return sweep(args, out);
     }
-    if !args.label.is_empty() && args.label.len() != args.models.len() {
-        return Err(Error::invalid(format!(
-            "{} --label for {} model files: give one per model or none",
-            args.label.len(),
-            args.models.len()
-        )));
-    }
+    // Every model of every file, named "file" or "file #k" for an instance of a stack.
     let mut files = Vec::new();
     for path in &args.models {
-        let file = ModelFile::read(path)?;
-        let obj = args.data.settings().apply(&file.objective)?;
-        obj.check_model(&file.model)?;
-        files.push((path, file.model, obj));
+        let loaded = args.weights.load_any(path, &args.data.settings())?;
+        let count = loaded.models.len();
+        if let Some(k) = args.instance.filter(|_| loaded.stacked) {
+            if k >= count {
+                return Err(Error::invalid(format!(
+                    "--instance {k}: {} holds {count} instance{}",
+                    path.display(),
+                    if count == 1 { "" } else { "s" }
+                )));
+            }
+        }
+        for (k, (model, obj)) in loaded.models.into_iter().enumerate() {
+            if loaded.stacked && args.instance.is_some_and(|i| i != k) {
+                continue;
+            }
+            obj.check_model(&model)?;
+            let name = if loaded.stacked {
+                format!("{} #{k}", display_name(path))
+            } else {
+                display_name(path)
+            };
+            files.push((path, name, model, obj));
+        }
+    }
+    if !args.label.is_empty() && args.label.len() != files.len() {
+        return Err(Error::invalid(format!(
+            "{} --label for {} models: give one per model or none",
+            args.label.len(),
+            files.len()
+        )));
     }
     if let Some(prefix) = &args.out {
         let (png, svg) = tms_exact::plot::output_paths(prefix);
@@ -86,7 +112,7 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
     if files.len() > 1
         && files
             .iter()
-            .any(|(_, m, _)| (m.m() >= 3) != (files[0].1.m() >= 3))
+            .any(|(_, _, m, _)| (m.m() >= 3) != (files[0].2.m() >= 3))
     {
         return Err(Error::invalid(
             "models drawn together need m = 2 (one panel each) or all m ≥ 3 (two panels each)",
@@ -95,11 +121,11 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
     let mut texts = Vec::new();
     let mut values = Vec::new();
     let mut items = Vec::new();
-    for (k, (path, model, obj)) in files.iter().enumerate() {
+    for (k, (path, name, model, obj)) in files.iter().enumerate() {
         let g = geometry::geometry(model);
         let groups = geometry::recognize(model.w(), &g.dropped);
         let importance = obj.data().importance().to_vec();
-        let name = display_name(path);
+        let name = name.clone();
         let mut v = serde_json::to_value(&g).expect("JSON of plain numbers");
         v["groups"] = serde_json::to_value(&groups).expect("JSON of plain numbers");
         v["importance"] = serde_json::json!(importance);
@@ -117,7 +143,7 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
         items.push((model, importance, label));
     }
     if let Some(prefix) = &args.out {
-        let (_, model, obj) = &files[0];
+        let (_, _, model, obj) = &files[0];
         let setting = tms_exact::surface::describe(obj);
         let fig = if files.len() == 1 {
             let title = format!(
@@ -128,24 +154,29 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
             );
             geometry::figure(model, &items[0].1, &title)
         } else {
-            let same = files
+            // The setting's parts every model shares (densities often differ).
+            let descriptions: Vec<String> = files
                 .iter()
-                .all(|(_, _, o)| tms_exact::surface::describe(o) == setting);
-            let same_n = files.iter().all(|(_, m, _)| m.n() == model.n());
-            let title = format!(
-                "{}m = {}{}",
-                if same_n {
-                    format!("n = {}, ", model.n())
-                } else {
-                    String::new()
-                },
-                model.m(),
-                if same {
-                    format!(" · {setting}")
-                } else {
-                    String::new()
-                }
-            );
+                .map(|(_, _, _, o)| tms_exact::surface::describe(o))
+                .collect();
+            let common: Vec<&str> = setting
+                .split(" · ")
+                .filter(|part| {
+                    descriptions
+                        .iter()
+                        .all(|d| d.split(" · ").any(|q| q == *part))
+                })
+                .collect();
+            let same_n = files.iter().all(|(_, _, m, _)| m.n() == model.n());
+            let mut title = if same_n {
+                format!("n = {}, m = {}", model.n(), model.m())
+            } else {
+                format!("m = {}", model.m())
+            };
+            for part in common {
+                title.push_str(" · ");
+                title.push_str(part);
+            }
             let refs: Vec<(&tms_exact::model::Model, &[f64], String)> = items
                 .iter()
                 .map(|(m, imp, l)| (*m, &imp[..], l.clone()))

@@ -213,10 +213,10 @@ struct Inputs {
 }
 
 fn inputs(args: &LossArgs) -> Result<Inputs> {
-    let weights_file = args.model.as_deref().filter(|p| {
-        !p.extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
-    });
+    let weights_file = args
+        .model
+        .as_deref()
+        .filter(|p| !super::weights::is_model_file(p));
     if let (Some(path), None) = (weights_file, &args.example) {
         let loaded = args.weights.load(path, &args.data.settings())?;
         return Ok(Inputs {

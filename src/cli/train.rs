@@ -47,7 +47,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
     /// Write the trained model(s) as model files: FILE for one instance, FILE-k.json for
-    /// several
+    /// several; FILE.npz writes one stack as the notebook keeps it (W [instances, features,
+    /// hidden], b_final, feature_probability, importance), which `verify` and `loss` read
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Print JSON instead of text
@@ -93,16 +94,34 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
     }
     tms_exact::train::check(&obj, &cfg)?;
     // Every output path is checked before training, and all are written or none.
-    let paths: Vec<PathBuf> = match &args.out {
-        Some(path) => (0..cfg.instances())
+    // FILE.npz: one stack as the notebook keeps it; otherwise one JSON model file each.
+    let stack = args
+        .out
+        .as_ref()
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz")));
+    let paths: Vec<PathBuf> = match (&args.out, stack) {
+        (_, Some(_)) => Vec::new(),
+        (Some(path), None) => (0..cfg.instances())
             .map(|k| instance_path(path, k, cfg.instances()))
             .collect(),
-        None => Vec::new(),
+        (None, None) => Vec::new(),
     };
     for p in &paths {
         ModelFile::check_output(p)?;
     }
+    if let Some(p) = stack {
+        if untied {
+            return Err(tms_exact::Error::invalid(
+                "--out FILE.npz holds tied models (W, b_final); write untied models as JSON",
+            ));
+        }
+        tms_exact::io::check_output_path(p)?;
+    }
     let trained = train(&obj, &cfg, &Bar::new("training"))?;
+    if let Some(p) = stack {
+        let models: Vec<_> = trained.iter().map(|t| (&t.model, &obj)).collect();
+        tms_exact::io::write_atomic(p, &tms_exact::io::weights::npz_stack(&models)?)?;
+    }
     if !paths.is_empty() {
         let files: Vec<(PathBuf, Vec<u8>)> = paths
             .iter()

@@ -12,7 +12,6 @@ use super::output::{
 use super::weights::WeightsArgs;
 use super::{DataArgs, SearchArgs};
 use tms_exact::error::Result;
-use tms_exact::io::model_file::ModelFile;
 use tms_exact::objective::Objective;
 use tms_exact::optimize::{census_seconds, minimize_seconds, CensusOptions};
 use tms_exact::route::ClosedForm;
@@ -63,19 +62,8 @@ pub struct VerifyArgs {
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
-    let is_json = args
-        .file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let (models, notes, source_note) = if is_json {
-        args.weights.refuse_for_model_file()?;
-        let file = ModelFile::read(&args.file)?;
-        let obj = args.data.settings().apply(&file.objective)?;
-        (vec![(file.model, obj)], Vec::new(), None)
-    } else {
-        let loaded = args.weights.load(&args.file, &args.data.settings())?;
-        (loaded.models, loaded.notes, loaded.source_note)
-    };
+    let loaded = args.weights.load_any(&args.file, &args.data.settings())?;
+    let (models, notes, source_note) = (loaded.models, loaded.notes, loaded.source_note);
     let shape = models[0].0.shape();
     let vopts = args.search.settings().search_options(shape)?;
     // One census per distinct objective (instances trained alike share it).

@@ -7,6 +7,7 @@ use clap::Args;
 use nalgebra::DVector;
 
 use tms_exact::error::{Error, Result};
+use tms_exact::io::model_file::ModelFile;
 use tms_exact::io::weights::{read_weights_and_data, DataArray, DataNames, Layout, WeightNames};
 use tms_exact::model::Model;
 use tms_exact::objective::Objective;
@@ -148,4 +149,27 @@ impl WeightsArgs {
             source_note,
         })
     }
+
+    /// Reads a model file (`.json`: one model, its own data section under the flags) or a
+    /// weights file (as [`WeightsArgs::load`]).
+    pub fn load_any(&self, path: &Path, data: &DataSettings) -> Result<Loaded> {
+        if is_model_file(path) {
+            self.refuse_for_model_file()?;
+            let file = ModelFile::read(path)?;
+            let obj = data.apply(&file.objective)?;
+            return Ok(Loaded {
+                models: vec![(file.model, obj)],
+                stacked: false,
+                notes: Vec::new(),
+                source_note: None,
+            });
+        }
+        self.load(path, data)
+    }
+}
+
+/// True for a model file (`.json`), false for weights files.
+pub fn is_model_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }

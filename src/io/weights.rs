@@ -782,3 +782,71 @@ mod tests {
         assert!("sideways".parse::<Layout>().is_err());
     }
 }
+
+/// Tied models as the Anthropic notebook keeps them, as `.npz` bytes: `W` `[k, n, m]` (its
+/// features-hidden layout), `b_final` `[k, n]`, and the data arrays `feature_probability` and
+/// `importance` `[k, n]`, which [`read_weights_and_data`] reads back per instance.
+pub fn npz_stack(
+    models: &[(&crate::model::Model, &crate::objective::Objective)],
+) -> Result<Vec<u8>> {
+    let Some((first, _)) = models.first() else {
+        return Err(Error::invalid("an .npz stack needs at least one model"));
+    };
+    let (n, m) = (first.n(), first.m());
+    let (mut w, mut b, mut p, mut imp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (model, obj) in models {
+        if model.n() != n || model.m() != m {
+            return Err(Error::invalid(
+                "the models of an .npz stack must all have the same n and m",
+            ));
+        }
+        if model.w_out().is_some() {
+            return Err(Error::invalid(
+                "an .npz stack holds tied models (W, b_final); write untied models as JSON",
+            ));
+        }
+        if !matches!(
+            obj.data().distribution(),
+            crate::data::Distribution::Independent
+        ) {
+            return Err(Error::invalid(
+                "an .npz stack stores per-feature densities (feature_probability), which \
+                 only independent data have; write JSON model files instead",
+            ));
+        }
+        for i in 0..n {
+            for h in 0..m {
+                w.push(model.w()[(h, i)]);
+            }
+        }
+        b.extend(model.b().iter());
+        p.extend(obj.data().density().iter());
+        imp.extend(obj.data().importance().iter());
+    }
+    let k = models.len() as u64;
+    let (n, m) = (n as u64, m as u64);
+    let mut npz = npyz::npz::NpzWriter::new(Cursor::new(Vec::new()));
+    let io = |e: std::io::Error| Error::invalid(format!("could not encode the .npz stack: {e}"));
+    for (name, shape, data) in [
+        ("W", vec![k, n, m], &w),
+        ("b_final", vec![k, n], &b),
+        ("feature_probability", vec![k, n], &p),
+        ("importance", vec![k, n], &imp),
+    ] {
+        use npyz::WriterBuilder;
+        let mut writer = npz
+            .array::<f64>(name, Default::default())
+            .map_err(io)?
+            .default_dtype()
+            .shape(&shape)
+            .begin_nd()
+            .map_err(io)?;
+        writer.extend(data.iter().copied()).map_err(io)?;
+        writer.finish().map_err(io)?;
+    }
+    let cursor = npz
+        .zip_writer()
+        .finish()
+        .map_err(|e| Error::invalid(format!("could not encode the .npz stack: {e}")))?;
+    Ok(cursor.into_inner())
+}

@@ -9,6 +9,9 @@ use super::heatmap::BAR_WIDTH;
 use super::{drawing_error, ArrowPlot, Axis, ColorScale};
 use crate::error::Result;
 
+/// Pixel height of one line of a panel title.
+const TITLE_LINE: u32 = 22;
+
 pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     let values: Vec<f64> = a.arrows.iter().map(|v| v.value).collect();
@@ -27,10 +30,15 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
         .map(|v| v.x.hypot(v.y))
         .fold(0.0f64, f64::max);
     let r = if longest > 0.0 { 1.3 * longest } else { 1.0 };
-    // Equal aspect: a square plotting area (label areas: 66 left, 48 bottom, caption ~40).
+    // Equal aspect: a square plotting area (label areas: 66 left, 48 bottom) under the title,
+    // whose lines ("\n" separated) each take TITLE_LINE pixels.
+    let lines: Vec<&str> = a.title.lines().collect();
+    let cap = TITLE_LINE * lines.len().max(1) as u32 + 14;
     let (mw, _) = main.dim_in_pixel();
-    let side = (mw as i64 - 66 - 24).min(h as i64 - 48 - 40 - 20).max(50) as u32;
-    let (sq_w, sq_h) = (side + 66 + 24, side + 48 + 40 + 20);
+    let side = (mw as i64 - 66 - 24)
+        .min(h as i64 - 48 - cap as i64 - 20)
+        .max(50) as u32;
+    let (sq_w, sq_h) = (side + 66 + 24, side + 48 + cap + 20);
     let left = (mw.saturating_sub(sq_w)) / 2;
     let top = h.saturating_sub(sq_h) / 2;
     let square = main.margin(
@@ -39,12 +47,25 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: &ArrowPlot) ->
         left,
         mw.saturating_sub(sq_w + left),
     );
+    let (caption, square) = square.split_vertically(cap);
+    let title_style = TextStyle::from(("sans-serif", TITLE_FONT).into_font())
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    let (cw, _) = caption.dim_in_pixel();
+    for (k, line) in lines.iter().enumerate() {
+        let y = 10 + TITLE_LINE as i32 * k as i32 + TITLE_LINE as i32 / 2;
+        caption
+            .draw(&Text::new(
+                line.to_string(),
+                (cw as i32 / 2, y),
+                title_style.clone(),
+            ))
+            .map_err(drawing_error)?;
+    }
     let (x, y) = (
         Axis::linear(a.x_label.clone()),
         Axis::linear(a.y_label.clone()),
     );
     let mut chart = ChartBuilder::on(&square)
-        .caption(&a.title, ("sans-serif", TITLE_FONT))
         .margin(10)
         .x_label_area_size(48)
         .y_label_area_size(66)
