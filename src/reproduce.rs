@@ -345,6 +345,8 @@ pub fn up_to_date(layout: &Layout, study: &Study, binary: u64) -> bool {
 /// Runs one step: `args` are the subcommand and its flags, expanded; the printed output goes
 /// to `out`.
 pub trait StepRunner {
+    /// Checks that `args` form a valid command line, without running it.
+    fn check(&self, args: &[String]) -> Result<()>;
     fn run(&self, args: &[String], out: &mut Vec<u8>) -> Result<()>;
 }
 
@@ -409,6 +411,13 @@ pub fn run(
         })?;
     }
     let total = study.recipe.steps.len();
+    // Every command line is checked before the first step runs, so a typo in the last step
+    // does not cost the time of the others.
+    for step in &study.recipe.steps {
+        runner
+            .check(&expand(step, &fig, &work, quick))
+            .map_err(|e| step_error(study, step, e))?;
+    }
     let mut sections = Vec::new();
     let mut figures = 0;
     for (k, step) in study.recipe.steps.iter().enumerate() {
@@ -429,19 +438,9 @@ pub fn run(
         );
         let started = Instant::now();
         let mut out = Vec::new();
-        runner.run(&args, &mut out).map_err(|e| {
-            let msg = format!(
-                "{}, step '{}': {}",
-                study.path.display(),
-                step.name,
-                e.to_string().trim_start_matches("invalid input: ")
-            );
-            match e {
-                Error::Numerical(_) => Error::Numerical(msg),
-                Error::TooLarge(_) => Error::TooLarge(msg),
-                _ => Error::invalid(msg),
-            }
-        })?;
+        runner
+            .run(&args, &mut out)
+            .map_err(|e| step_error(study, step, e))?;
         let _ = writeln!(
             log,
             "      done in {:.1} s",
@@ -467,6 +466,21 @@ pub fn run(
         steps: total,
         figures,
     })
+}
+
+/// An error of one step, naming the recipe and the step.
+fn step_error(study: &Study, step: &Step, e: Error) -> Error {
+    let msg = format!(
+        "{}, step '{}': {}",
+        study.path.display(),
+        step.name,
+        e.to_string().trim_start_matches("invalid input: ")
+    );
+    match e {
+        Error::Numerical(_) => Error::Numerical(msg),
+        Error::TooLarge(_) => Error::TooLarge(msg),
+        _ => Error::invalid(msg),
+    }
 }
 
 /// The PNGs a step wrote: `--out PREFIX` → `PREFIX.png`, when it exists (shown path returned).

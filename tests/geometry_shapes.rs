@@ -365,7 +365,8 @@ fn several_models_are_drawn_in_one_picture_with_their_labels() {
     let svg = std::fs::read_to_string(prefix.with_extension("svg")).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let text: String = doc.descendants().filter_map(|n| n.text()).collect();
-    for label in ["three: triangle", "five: pentagon", "six: hexagon"] {
+    // Each panel is titled by its label over its shape (two lines).
+    for label in ["three", "triangle", "five", "pentagon", "six", "hexagon"] {
         assert!(text.contains(label), "SVG lacks {label}");
     }
     // One label per model or none.

@@ -163,8 +163,16 @@ fn bad_requests_and_recipes_are_one_line_errors_and_write_nothing() {
         "title = \"t\"\n[[step]]\nname = \"s\"\nargs = [\"surface\", \"--n\", \"2\", \"--m\", \
          \"1\", \"--grid\", \"0\", \"--out\", \"{fig}/x\"]\n",
     );
+    // The progress lines come first on stderr; the error is the last line.
     let o = tms(&["reproduce", "failing", "--root", r]);
-    assert_usage_error("failing step", &o, "step 's'");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && last.contains("step 's'") && last.contains("--grid 0"),
+        "{err}"
+    );
     assert!(!root.join("analysis/failing/README.md").exists());
     assert!(!root.join("figures/failing/x.png").exists());
     // An unknown flag inside a step is clap's message, on one line.

@@ -46,16 +46,25 @@ pub struct ReproduceArgs {
 /// Runs a step as `tms-exact ARGS…` in this process.
 struct InProcess;
 
-impl StepRunner for InProcess {
-    fn run(&self, args: &[String], out: &mut Vec<u8>) -> Result<()> {
+impl InProcess {
+    fn parse(args: &[String]) -> Result<super::Cli> {
         let argv = std::iter::once("tms-exact".to_string()).chain(args.iter().cloned());
-        let cli = super::Cli::try_parse_from(argv).map_err(|e| match e.kind() {
+        super::Cli::try_parse_from(argv).map_err(|e| match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 Error::invalid("a step may not ask for --help or --version")
             }
             _ => Error::invalid(super::clap_message(&e)),
-        })?;
-        super::run(cli, out)
+        })
+    }
+}
+
+impl StepRunner for InProcess {
+    fn check(&self, args: &[String]) -> Result<()> {
+        Self::parse(args).map(|_| ())
+    }
+
+    fn run(&self, args: &[String], out: &mut Vec<u8>) -> Result<()> {
+        super::run(Self::parse(args)?, out)
     }
 }
 
