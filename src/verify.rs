@@ -1,6 +1,8 @@
 //! Is a trained model at the optimum? Inspects each model at its own weights, minimises
-//! exactly from there, compares with the best critical point a multi-start search finds, and
-//! says what that means in words.
+//! exactly from there, compares with the best critical point known — the best of a multi-start
+//! search, or a lower critical point that any model verified together reaches by its own
+//! minimisation (so every instance of a stack is judged against the same point) — and says
+//! what that means in words.
 //!
 //! # The verdict rule
 //! Training with a constant learning rate and sampled batches (AdamW in the notebook) ends in
@@ -129,9 +131,11 @@ pub struct Report {
     pub gap: f64,
     /// Loss at the weights above `local`'s, relative (≥ 0): what exact minimisation gains.
     pub improvement: f64,
-    /// The best critical point known: the global search's best, or `local` if lower.
+    /// The best critical point known: the global search's best, or the lowest critical point
+    /// that exact local minimisation reaches from any model verified together, if lower.
     pub best: LocalMinimum,
-    /// How many of the search's starts reached the best point (0 if it came from `local`).
+    /// How many of the search's starts reached the best point (0 if it came from a model's own
+    /// local minimisation: this one's or another's verified together).
     pub best_count: usize,
     /// The verdict.
     pub verdict: Verdict,
@@ -157,7 +161,7 @@ pub fn verify_with<R: RouteHessian + Clone + Sync>(
         route.objective().check_model(model)?;
     }
     let mut searches: Vec<((usize, bool), optimize::Census)> = Vec::new();
-    let mut reports = Vec::with_capacity(models.len());
+    let mut examined = Vec::with_capacity(models.len());
     for model in models {
         let shape = (model.m(), model.is_tied());
         if !searches.iter().any(|(s, _)| *s == shape) {
@@ -166,14 +170,35 @@ pub fn verify_with<R: RouteHessian + Clone + Sync>(
                 .with_search(opts.clone());
             searches.push((shape, census_with(route, &copts, progress)?));
         }
+        let at_weights = optimize::inspect_with(route.clone(), model, opts.minimize())?;
+        let local = optimize::minimize_local_with(route.clone(), model, opts.minimize())?;
+        examined.push((shape, at_weights, local));
+    }
+    // The best known point of a shape: the search's best, or a lower critical point that any
+    // model verified together reaches by its own minimisation (so instances of one stack are
+    // all judged against the same, lowest, point).
+    let best_of = |shape: (usize, bool)| -> (LocalMinimum, usize) {
         let search = &searches
             .iter()
             .find(|(s, _)| *s == shape)
-            .expect("just added")
+            .expect("a search for every shape")
             .1;
-        reports.push(verify_one(route, model, opts, search)?);
-    }
-    Ok(reports)
+        let mut best = (search.best().minimum.clone(), search.best().count);
+        for (s, _, local) in &examined {
+            if *s == shape && local.is_critical() && local.loss < best.0.loss {
+                best = (local.clone(), 0);
+            }
+        }
+        best
+    };
+    Ok(models
+        .iter()
+        .zip(examined.iter())
+        .map(|(model, (shape, at_weights, local))| {
+            let (best, best_count) = best_of(*shape);
+            report(model, at_weights.clone(), local.clone(), best, best_count)
+        })
+        .collect())
 }
 
 /// Verifies each model against its own objective (e.g. the instances of a notebook stack,
@@ -208,27 +233,20 @@ pub fn verify_instances(
     Ok(reports.into_iter().flatten().collect())
 }
 
-fn verify_one<R: RouteHessian + Clone>(
-    route: &R,
+fn report(
     model: &Model,
-    opts: &SearchOptions,
-    search: &optimize::Census,
-) -> Result<Report> {
-    let at_weights = optimize::inspect_with(route.clone(), model, opts.minimize())?;
-    let local = optimize::minimize_local_with(route.clone(), model, opts.minimize())?;
+    at_weights: LocalMinimum,
+    local: LocalMinimum,
+    best: LocalMinimum,
+    best_count: usize,
+) -> Report {
     let local_distance = optimize::distance(model, &local.model);
-    let searched = &search.best().minimum;
-    let (best, best_count) = if local.loss < searched.loss {
-        (local.clone(), 0)
-    } else {
-        (searched.clone(), search.best().count)
-    };
     let relative_distance = relative_distance(local_distance, model, &local.model);
     let scale = at_weights.scale;
     let gap = rel(at_weights.loss, best.loss, scale).max(0.0);
     let improvement = rel(at_weights.loss, local.loss, scale).max(0.0);
     let verdict = judge(&at_weights, &local, &best, relative_distance);
-    Ok(Report {
+    Report {
         at_weights,
         local,
         local_distance,
@@ -238,7 +256,7 @@ fn verify_one<R: RouteHessian + Clone>(
         best,
         best_count,
         verdict,
-    })
+    }
 }
 
 /// Relative difference `(a − b) / max(|b|, floor · scale)` where tiny losses would make ratios

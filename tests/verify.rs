@@ -258,3 +258,41 @@ proptest! {
         prop_assert!(!matches!(r.verdict, Verdict::NotConverged { .. }), "{}", r.verdict);
     }
 }
+
+#[test]
+fn models_verified_together_share_the_lowest_critical_point_any_of_them_reaches() {
+    // One start cannot be relied on to find the optimum; a model next to the optimum reaches
+    // it by its own minimisation, and then every model of the batch is judged against it.
+    let obj = objective(5, 0.1, (0..5).map(|i| 0.9f64.powi(i)).collect());
+    let census_best = tms_exact::optimize::census(
+        &obj,
+        &tms_exact::optimize::CensusOptions::new(5, 2)
+            .unwrap()
+            .with_restarts(32)
+            .unwrap(),
+    )
+    .unwrap();
+    let optimum = census_best.best().minimum.model.clone();
+    let models: Vec<Model> = (0..4)
+        .map(|k| tms_exact::optimize::census::start_model(optimum.shape(), 11, k).unwrap())
+        .chain(std::iter::once(jitter(&optimum, 1e-4)))
+        .collect();
+    let one = SearchOptions::new().with_restarts(1).unwrap().with_seed(5);
+    let reports = tms_exact::verify::verify_with(
+        &tms_exact::route::ClosedForm::new(obj.clone()).unwrap(),
+        &models,
+        &one,
+        &Silent,
+    )
+    .unwrap();
+    let best = reports[0].best.loss;
+    for r in &reports {
+        assert_eq!(r.best.loss, best);
+        assert!(best <= r.local.loss || !r.local.is_critical());
+        assert_consistent(r);
+    }
+    // The jittered optimum's own minimisation found the shared best point.
+    let last = reports.last().unwrap();
+    assert!((last.local.loss - census_best.best().minimum.loss).abs() <= 1e-12 * best);
+    assert!(best <= census_best.best().minimum.loss * (1.0 + 1e-12));
+}

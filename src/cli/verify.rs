@@ -169,7 +169,7 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
         ]);
     }
     s.push_str(&format!(
-        "{} model{} from {} (best known from {} starts, seed {}):\n\n",
+        "{} model{} from {} (best known: {} starts, seed {}, or a lower critical point any model here reaches):\n\n",
         reports.len(),
         if reports.len() == 1 { "" } else { "s" },
         args.file.display(),
