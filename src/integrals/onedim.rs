@@ -17,36 +17,48 @@
 //!   `∫₀¹ uᵐ (b + c_l u)₊ᵏ du` are written out per case (no crossing, crossing with c > 0 or
 //!   c < 0) so that every term is non-negative: no cancellation, and a zero or tiny `c_l` or a
 //!   bias on the kink is as accurate as any other input;
-//! * two or more active: the Bromwich inversion `g_k(y)/k! = (1/2πi)∫_{σ−i∞}^{σ+i∞} e^{zy} z^{−k−1} dz`
-//!   (σ > 0) turns the expectation into `(1/π)∫₀^∞ Re[e^{zb} k! z^{−k−1} Φ₂(z)] dt`, `z = σ + it`,
-//!   where `Φ₂` is the "two or more active" part of `Π_j (q_j + p_j u(z c_j))`,
-//!   `u(s) = (e^s − 1)/s` (an x_j factor replaces `u` by `w(s) = ∫₀¹ u e^{su} du`, or
-//!   `∫₀¹ u² e^{su} du` for x_i²). `Φ₂` is carried through the product as the top entry of a
-//!   graded triple (none / exactly one / two or more active), so it is never formed by
-//!   subtraction; leave-one-out products come from prefix and suffix products.
+//! * exactly members l and l' (probability `p_l p_l' Π_{j≠l,l'} q_j`, when worth it, see
+//!   [`split_pairs`]): `f = b + c_l U + c_l' V`, whose moments are `∫₀¹ uᵃ S(b + c_l u) du`
+//!   with S the one-member formula above, a polynomial on each of at most three pieces, so a
+//!   3-point Gauss–Legendre rule per piece is exact and every term is non-negative ([`pair`]);
+//! * the rest (three or more active, or two or more when pairs are not split off): the Bromwich
+//!   inversion `g_k(y)/k! = (1/2πi)∫_{σ−i∞}^{σ+i∞} e^{zy} z^{−k−1} dz` (σ > 0) turns the
+//!   expectation into `(1/π)∫₀^∞ Re[e^{zb} k! z^{−k−1} Φ(z)] dt`, `z = σ + it`, where `Φ` is
+//!   that part of `Π_j (q_j + p_j u(z c_j))`, `u(s) = (e^s − 1)/s` (an x_j factor replaces `u`
+//!   by `w(s) = ∫₀¹ u e^{su} du`, or `∫₀¹ u² e^{su} du` for x_i²). The product is carried as a
+//!   graded quadruple (none / one / two / three or more active), so `Φ` is never formed by
+//!   subtraction; leave-one-out products come from prefix and suffix products. Each member
+//!   taken out in closed form makes `Φ` decay one power of t faster, hence fewer nodes.
 //!
 //! The integral is summed by the trapezoidal rule with step `h = 2π/P`. By Poisson summation the
 //! infinite sum equals the integral plus `Σ_{m≥1} e^{−σmP} E[x^J g_k(f + mP)]` (the terms with
-//! `f − mP` vanish because `P` exceeds the largest value of f): with `σP = 50` this aliasing is
-//! bounded by `e^{−50}(R + P)^k`-sized terms and added to the error. The sum is truncated at
+//! `f − mP` vanish because `P ≥ f_max`): with `σP = 40` this aliasing is bounded by
+//! `e^{−40}(R + P)^k`-sized terms and added to the error. `P = 4 max(f_max, R/10)` (R the
+//! largest |f|): a shorter period means fewer nodes, at the price of larger `e^{σc}` factors.
+//! The sum is truncated at
 //! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
 //! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
 //! on a geometric grid and, beyond the point where every factor decays like 1/t, analytically
-//! (`B(t) ≤ B(t₀)(t₀/t)^{k+3}`). Rounding is estimated from `Σ |terms|` with a relative error
+//! (`B(t) ≤ B(t₀)(t₀/t)^{k+1+s}` with s the fewest active members in `Φ`). Rounding is
+//! estimated from `Σ |terms|` with a relative error
 //! per term of `ε (n + 10 + 2t(|b| + Σ|c_j|))` (the phase `t c_j` of each factor carries
 //! `ε t |c_j|`). The reported error is the sum of the three bounds plus the closed parts'
 //! rounding.
 //!
-//! Cost: O(n) complex operations per node (O(n) for all leave-one-out products), K nodes.
+//! Cost: O(n) complex operations per node (O(n) for all leave-one-out products), K nodes, plus
+//! O(n²) pairs.
 
 use num_complex::Complex64 as C;
 
 use crate::error::{Error, Result};
 
 /// σ·P: the aliasing weight is `e^{−ALIAS_EXPONENT}` per period.
-const ALIAS_EXPONENT: f64 = 50.0;
-/// Period P = this × the largest |f|: rounding grows like `e^{σ max f} = e^{50/10}`.
-const PERIOD_OVER_RANGE: f64 = 10.0;
+const ALIAS_EXPONENT: f64 = 40.0;
+/// Period P = this × the largest value of f (rounding grows like `e^{σ f_max} = e^{40/4}`
+/// at worst; in practice like `E e^{σf}`, which the rounding estimate measures).
+const PERIOD_OVER_FMAX: f64 = 4.0;
+/// … but at least this fraction of the largest |f| (see [`Fourier::new`]).
+const PERIOD_FLOOR: f64 = 0.1;
 /// Geometric ratio of the majorant's grid (first part), then the coarser ratio.
 const GRID_RATIO_FINE: f64 = 1.25;
 const GRID_FINE_STEPS: usize = 100;
@@ -813,7 +825,10 @@ impl<'a> Fourier<'a> {
         start: usize,
     ) -> Self {
         let range = f_max.max(-f_min);
-        let period = PERIOD_OVER_RANGE * range;
+        // P ≥ f_max is all aliasing needs (f − mP ≤ 0 then); a small P means few nodes, a large
+        // σ = A/P large factors e^{σc} (rounding, majorants). The floor keeps σ from exploding
+        // when f is mostly negative.
+        let period = PERIOD_OVER_FMAX * f_max.max(PERIOD_FLOOR * range);
         let sigma = ALIAS_EXPONENT / period;
         let h = 2.0 * std::f64::consts::PI / period;
         let make = |j: usize| {
