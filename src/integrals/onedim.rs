@@ -40,10 +40,11 @@
 //! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
 //! on a geometric grid and, beyond the point where every factor decays like 1/t, analytically
 //! (`B(t) ≤ B(t₀)(t₀/t)^{k+1+s}` with s the fewest active members in `Φ`). Rounding is
-//! estimated from `Σ |terms|` with a relative error
-//! per term of `ε (n + 10 + 2t(|b| + Σ|c_j|))` (the phase `t c_j` of each factor carries
-//! `ε t |c_j|`). The reported error is the sum of the three bounds plus the closed parts'
-//! rounding.
+//! estimated from `Σ |terms|` with a relative error per term of `ε (n + 12 + 3 n j)` after j
+//! phase-recurrence steps; the phases are exact multiples `k·fl(h c_j)` (see [`exact_phase`]),
+//! so the rule is exact for coefficients perturbed by ε relative, whose effect
+//! [`perturbation`] bounds. The reported error is the sum of these bounds plus the closed
+//! parts' rounding.
 //!
 //! Cost: O(n) complex operations per node (O(n) for all leave-one-out products), K nodes, plus
 //! O(n²) pairs.
@@ -70,7 +71,7 @@ const TAYLOR_RADIUS_SQ: f64 = 4.0;
 const TAYLOR_TERMS: usize = 30;
 /// The phases `e^{i t c}` advance by one multiplication per node and are recomputed exactly
 /// every this many nodes (each step adds about 3ε relative error).
-const RESYNC: usize = 16;
+const RESYNC: usize = 8;
 /// Up to this many members the "exactly two active" pairs are always done in closed form.
 const PAIRS_ALWAYS: usize = 64;
 /// Above [`PAIRS_ALWAYS`] members, pairs are done in closed form only when their probability
@@ -807,8 +808,8 @@ struct Fourier<'a> {
     h: f64,
     /// Aliasing bounds for k = 0, 1, 2.
     alias: [f64; 3],
-    /// Σ|c| + |b| (for the phase-rounding estimate).
-    abs_sum: f64,
+    /// The effect of the phases' coefficient perturbation.
+    perturbation: Perturbation,
     t_star: f64,
     /// The fewest active members the Fourier part covers (2, or 3 when exactly two active
     /// members are done in closed form).
@@ -866,7 +867,7 @@ impl<'a> Fourier<'a> {
             alias[1] += wgt * y;
             alias[2] += wgt * y * y;
         }
-        let abs_sum = out.b.abs() + members_idx.iter().map(|&j| out.c[j].abs()).sum::<f64>();
+        let perturbation = Perturbation::new(out, members_idx, sigma, start);
         let t_star = others
             .iter()
             .chain(own.iter())
@@ -880,7 +881,7 @@ impl<'a> Fourier<'a> {
             sigma,
             h,
             alias,
-            abs_sum,
+            perturbation,
             t_star,
             start,
         }
@@ -1075,25 +1076,31 @@ impl<'a> Fourier<'a> {
         let norm1 = |z: C| z.re.abs() + z.im.abs();
         // Phases of the others' factors (then the own one), their one-node steps, e^{σc}.
         let all: Vec<&Member> = self.others.iter().chain(self.own.iter()).collect();
-        let steps: Vec<C> = all
-            .iter()
-            .map(|m| C::from_polar(1.0, self.h * m.c))
-            .collect();
+        // Phases are k·φ with φ = fl(h c) (and fl(h b) for the bias): exact multiples of one
+        // rounded number, so each is accurate to ~ε absolute however large k is. The sum is then
+        // the exact rule for slightly perturbed coefficients c' = φ/h, |c' − c| ≤ ε|c|, whose
+        // effect `perturbation` bounds (instead of a phase error ε t |c| per node).
+        let phis: Vec<f64> = all.iter().map(|m| self.h * m.c).collect();
+        let phi_b = self.h * b;
+        let steps: Vec<C> = phis.iter().map(|&ph| C::from_polar(1.0, ph)).collect();
+        let e_sigma_b = (self.sigma * b).exp();
         let mut rot = vec![C::new(1.0, 0.0); all.len()];
-        let drift = 3.0 * RESYNC as f64 * n_members as f64;
         for kk in 0..=k_max {
             let t = kk as f64 * self.h;
             let z = C::new(self.sigma, t);
             let wgt = self.h / std::f64::consts::PI * if kk == 0 { 0.5 } else { 1.0 };
-            let rel = eps * (n_members as f64 + 10.0 + drift + 2.0 * t * self.abs_sum);
-            for (r, (m, st)) in rot.iter_mut().zip(all.iter().zip(&steps)) {
+            // Each factor's phase has taken (kk mod RESYNC) recurrence steps since it was last
+            // computed directly, about 3ε each.
+            let drift = (3 * (kk % RESYNC) + 2) as f64 * n_members as f64;
+            let rel = eps * (n_members as f64 + 10.0 + drift);
+            for (r, (&ph, st)) in rot.iter_mut().zip(phis.iter().zip(&steps)) {
                 *r = if kk % RESYNC == 0 {
-                    C::from_polar(1.0, t * m.c)
+                    exact_phase(kk, ph)
                 } else {
                     *r * st
                 };
             }
-            let eb = (z * b).exp();
+            let eb = e_sigma_b * exact_phase(kk, phi_b);
             let z1 = 1.0 / z;
             let k0 = eb * z1;
             let k1 = k0 * z1;
@@ -1159,29 +1166,100 @@ impl<'a> Fourier<'a> {
             }
         }
         let al = &self.alias;
+        let ef_hi = acc[1].max(0.0) + tails.ef[l] + al[1] + rnd[1];
+        let a_hi = acc[0].max(0.0) + tails.a[l] + al[2] + rnd[0];
+        let pt = self.perturbation.bounds(ef_hi, a_hi);
         let ve = |slot: usize, tail: f64, alias: f64| (acc[slot], tail + alias + rnd[slot]);
         let mut res = FourierResult {
-            a: ve(0, tails.a[l], al[2]),
-            ef: ve(1, tails.ef[l], al[1]),
-            pf: ve(2, tails.pf[l], al[0]),
+            a: ve(0, tails.a[l], al[2] + pt[2]),
+            ef: ve(1, tails.ef[l], al[1] + pt[1]),
+            pf: ve(2, tails.pf[l], al[0] + pt[0]),
             nodes: k_max + 1,
             ..FourierResult::default()
         };
         if self.own.is_some() {
-            res.own_xf = ve(3, tails.xb[l], al[1]);
-            res.own_xh = ve(4, tails.xh[l], al[0]);
-            res.own_xxh = ve(5, tails.xxh[l], al[0]);
+            res.own_xf = ve(3, tails.xb[l], al[1] + pt[1]);
+            res.own_xh = ve(4, tails.xh[l], al[0] + pt[0]);
+            res.own_xxh = ve(5, tails.xxh[l], al[0] + pt[0]);
         }
         if gradient {
             res.others = (0..no)
                 .map(|k| OtherResult {
-                    xf: (acc_o[k][0], tails.g_xf[k][l] + al[1] + rnd_o[k][0]),
-                    xh: (acc_o[k][1], tails.g_xh[k][l] + al[0] + rnd_o[k][1]),
-                    xxh: (acc_o[k][2], tails.g_xxh[k][l] + al[0] + rnd_o[k][2]),
+                    xf: (acc_o[k][0], tails.g_xf[k][l] + al[1] + pt[1] + rnd_o[k][0]),
+                    xh: (acc_o[k][1], tails.g_xh[k][l] + al[0] + pt[0] + rnd_o[k][1]),
+                    xxh: (acc_o[k][2], tails.g_xxh[k][l] + al[0] + pt[0] + rnd_o[k][2]),
                 })
                 .collect();
         }
         res
+    }
+}
+
+/// `e^{i k φ}` with the product `k φ` carried exactly (two-product by fma), so the phase is
+/// accurate to a few ε however large k is.
+#[inline]
+fn exact_phase(k: usize, phi: f64) -> C {
+    let kf = k as f64;
+    let hi = kf * phi;
+    let lo = kf.mul_add(phi, -hi);
+    C::from_polar(1.0, hi) * C::new(1.0 - 0.5 * lo * lo, lo)
+}
+
+/// What bounds the effect of the phases' perturbation (see [`Perturbation::bounds`]).
+#[derive(Debug, Clone, Copy)]
+struct Perturbation {
+    /// `Δ ≥ |f − f'|`.
+    delta: f64,
+    /// `e^{σΔ} − 1`.
+    grow: f64,
+    /// Probability that the Fourier part's event (≥ `start` members active) happens.
+    p_event: f64,
+    /// Bound on `P(|f| ≤ Δ, some member active)`.
+    near_zero: f64,
+}
+
+impl Perturbation {
+    /// The phases use `c' = fl(hc)/h`, `b' = fl(hb)/h` instead of c, b, so the rule inverts
+    /// `E[e^{σ(f−f')} g_k(f')]` exactly.
+    ///
+    /// # Formula
+    /// `Δ = ε(|b| + Σ|c_j|) ≥ |f − f'|`; `P(|f| ≤ Δ, some member active) ≤
+    /// Σ_l p_l Π_{|c_j| > |c_l|} q_j min(1, 2Δ/|c_l|)` (condition on l being the active member
+    /// of largest |c|: f then has a density ≤ 1/|c_l|).
+    fn new(out: &Output, members: &[usize], sigma: f64, start: usize) -> Self {
+        let abs_sum = out.b.abs() + members.iter().map(|&j| out.c[j].abs()).sum::<f64>();
+        let delta = f64::EPSILON * abs_sum;
+        let mut order: Vec<usize> = members.to_vec();
+        order.sort_by(|&x, &y| out.c[y].abs().total_cmp(&out.c[x].abs()));
+        let mut larger_none = 1.0;
+        let mut near_zero = 0.0;
+        let mut g = one_r();
+        for &l in &order {
+            near_zero += out.p[l] * larger_none * (2.0 * delta / out.c[l].abs()).min(1.0);
+            larger_none *= 1.0 - out.p[l];
+            g = g.times_factor(1.0 - out.p[l], out.p[l]);
+        }
+        Perturbation {
+            delta,
+            grow: (sigma * delta).exp_m1(),
+            p_event: g.at_least(start).min(1.0),
+            near_zero: near_zero.min(1.0),
+        }
+    }
+
+    /// Bounds for k = 0, 1, 2 given upper bounds `ef_hi ≥ E[f₊; event]`, `a_hi ≥ E[f₊²; event]`.
+    ///
+    /// # Formula
+    /// `|e^{σ(f−f')} g_k(f') − g_k(f)| ≤ (e^{σΔ} − 1) g_k(f') + |g_k(f') − g_k(f)|`, with
+    /// `|f'₊ − f₊| ≤ Δ`, `|f'₊² − f₊²| ≤ Δ(2f₊ + Δ)` and indicators differing only where
+    /// `|f| ≤ Δ`. x factors lie in [0, 1] and only shrink these.
+    fn bounds(&self, ef_hi: f64, a_hi: f64) -> [f64; 3] {
+        let (d, g, pe) = (self.delta, self.grow, self.p_event);
+        [
+            g * pe + self.near_zero,
+            g * (ef_hi + d * pe) + d * pe,
+            g * (a_hi + d * (2.0 * ef_hi + d * pe)) + d * (2.0 * ef_hi + d * pe),
+        ]
     }
 }
 

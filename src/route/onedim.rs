@@ -459,10 +459,11 @@ fn evaluate(
     let error: f64 = terms.iter().map(|t| t.error).sum::<f64>() + n as f64 * f64::EPSILON * loss;
     if error > tol * loss && error > 0.0 {
         return Err(Error::Numerical(format!(
-            "the one-dimensional route reached a relative error of {:.1e}, not the requested \
-             {tol:.1e}, within {MAX_NODES} nodes per output (coefficients of very different \
-             sizes, e.g. some M_ij tiny but not zero, make its integrals slow to converge); \
-             loosen --tol or use the closed form when n ≤ 14",
+            "the one-dimensional route reached a relative error bound of {:.2e}, not the \
+             requested {tol:.1e}, within {MAX_NODES} nodes per output (coefficients of very \
+             different sizes, e.g. some M_ij tiny but not zero, make its integrals slow to \
+             converge, and rounding grows with n); loosen --tol or use the closed form when \
+             n ≤ 14",
             error / loss.max(f64::MIN_POSITIVE)
         )));
     }
