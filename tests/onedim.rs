@@ -123,6 +123,38 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(16, 0x0d1e_0002))]
+    /// n ≤ 5 against exact rationals (ground truth, independent of every float route): at these
+    /// sizes the "exactly two active" pairs, done in closed form, carry much of the loss, so a
+    /// wrong pair formula cannot hide inside the reported error.
+    #[test]
+    fn agrees_with_exact_rationals(spec in spec_strategy(5, 3, &[Dist::Independent], &REGIMES)) {
+        let (model, obj) = build(&spec);
+        let exact = tms_exact::route::rational::exact_loss(&model, &obj).unwrap();
+        let want = tms_exact::route::rational::to_f64(&exact.loss);
+        let got = match onedim_route::loss(&model, &obj, TOL) {
+            Ok(v) => v,
+            Err(Error::Numerical(_)) if matches!(spec.regime, Regime::Tiny | Regime::NearlyOrthogonal) => {
+                return Ok(());
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("route failed: {e}"))),
+        };
+        // The exact value is rounded once to f64; the route's sum of n terms a few more times.
+        let rounding = 4.0 * spec.n as f64 * f64::EPSILON * want.abs();
+        prop_assert!(
+            (got.loss - want).abs() <= got.error + rounding,
+            "onedim {} vs exact {want} (diff {:e}, reported error {:e})",
+            got.loss,
+            (got.loss - want).abs(),
+            got.error
+        );
+        if want > 0.0 {
+            record("onedim vs exact: |diff| / loss", (got.loss - want).abs() / want);
+        }
+    }
+}
+
 /// Densities 0 and 1 and biases exactly on kinks, every activation (deterministic sweep).
 #[test]
 fn density_zero_one_and_kinks() {

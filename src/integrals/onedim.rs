@@ -17,36 +17,49 @@
 //!   `∫₀¹ uᵐ (b + c_l u)₊ᵏ du` are written out per case (no crossing, crossing with c > 0 or
 //!   c < 0) so that every term is non-negative: no cancellation, and a zero or tiny `c_l` or a
 //!   bias on the kink is as accurate as any other input;
-//! * two or more active: the Bromwich inversion `g_k(y)/k! = (1/2πi)∫_{σ−i∞}^{σ+i∞} e^{zy} z^{−k−1} dz`
-//!   (σ > 0) turns the expectation into `(1/π)∫₀^∞ Re[e^{zb} k! z^{−k−1} Φ₂(z)] dt`, `z = σ + it`,
-//!   where `Φ₂` is the "two or more active" part of `Π_j (q_j + p_j u(z c_j))`,
-//!   `u(s) = (e^s − 1)/s` (an x_j factor replaces `u` by `w(s) = ∫₀¹ u e^{su} du`, or
-//!   `∫₀¹ u² e^{su} du` for x_i²). `Φ₂` is carried through the product as the top entry of a
-//!   graded triple (none / exactly one / two or more active), so it is never formed by
-//!   subtraction; leave-one-out products come from prefix and suffix products.
+//! * exactly members l and l' (probability `p_l p_l' Π_{j≠l,l'} q_j`, when worth it, see
+//!   [`split_pairs`]): `f = b + c_l U + c_l' V`, whose moments are `∫₀¹ uᵃ S(b + c_l u) du`
+//!   with S the one-member formula above, a polynomial on each of at most three pieces, so a
+//!   3-point Gauss–Legendre rule per piece is exact and every term is non-negative ([`pair`]);
+//! * the rest (three or more active, or two or more when pairs are not split off): the Bromwich
+//!   inversion `g_k(y)/k! = (1/2πi)∫_{σ−i∞}^{σ+i∞} e^{zy} z^{−k−1} dz` (σ > 0) turns the
+//!   expectation into `(1/π)∫₀^∞ Re[e^{zb} k! z^{−k−1} Φ(z)] dt`, `z = σ + it`, where `Φ` is
+//!   that part of `Π_j (q_j + p_j u(z c_j))`, `u(s) = (e^s − 1)/s` (an x_j factor replaces `u`
+//!   by `w(s) = ∫₀¹ u e^{su} du`, or `∫₀¹ u² e^{su} du` for x_i²). The product is carried as a
+//!   graded quadruple (none / one / two / three or more active), so `Φ` is never formed by
+//!   subtraction; leave-one-out products come from prefix and suffix products. Each member
+//!   taken out in closed form makes `Φ` decay one power of t faster, hence fewer nodes.
 //!
 //! The integral is summed by the trapezoidal rule with step `h = 2π/P`. By Poisson summation the
 //! infinite sum equals the integral plus `Σ_{m≥1} e^{−σmP} E[x^J g_k(f + mP)]` (the terms with
-//! `f − mP` vanish because `P` exceeds the largest value of f): with `σP = 50` this aliasing is
-//! bounded by `e^{−50}(R + P)^k`-sized terms and added to the error. The sum is truncated at
+//! `f − mP` vanish because `P ≥ f_max`): with `σP = 40` this aliasing is bounded by
+//! `e^{−40}(R + P)^k`-sized terms and added to the error. `P = 4 max(f_max, R/10)` (R the
+//! largest |f|): a shorter period means fewer nodes, at the price of larger `e^{σc}` factors.
+//! The sum is truncated at
 //! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
 //! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
 //! on a geometric grid and, beyond the point where every factor decays like 1/t, analytically
-//! (`B(t) ≤ B(t₀)(t₀/t)^{k+3}`). Rounding is estimated from `Σ |terms|` with a relative error
-//! per term of `ε (n + 10 + 2t(|b| + Σ|c_j|))` (the phase `t c_j` of each factor carries
-//! `ε t |c_j|`). The reported error is the sum of the three bounds plus the closed parts'
-//! rounding.
+//! (`B(t) ≤ B(t₀)(t₀/t)^{k+1+s}` with s the fewest active members in `Φ`). Rounding is
+//! estimated from `Σ |terms|` with a relative error per term of `ε (n + 12 + 3 n j)` after j
+//! phase-recurrence steps; the phases are exact multiples `k·fl(h c_j)` (see [`exact_phase`]),
+//! so the rule is exact for coefficients perturbed by ε relative, whose effect
+//! [`perturbation`] bounds. The reported error is the sum of these bounds plus the closed
+//! parts' rounding.
 //!
-//! Cost: O(n) complex operations per node (O(n) for all leave-one-out products), K nodes.
+//! Cost: O(n) complex operations per node (O(n) for all leave-one-out products), K nodes, plus
+//! O(n²) pairs.
 
 use num_complex::Complex64 as C;
 
 use crate::error::{Error, Result};
 
 /// σ·P: the aliasing weight is `e^{−ALIAS_EXPONENT}` per period.
-const ALIAS_EXPONENT: f64 = 50.0;
-/// Period P = this × the largest |f|: rounding grows like `e^{σ max f} = e^{50/10}`.
-const PERIOD_OVER_RANGE: f64 = 10.0;
+const ALIAS_EXPONENT: f64 = 40.0;
+/// Period P = this × the largest value of f (rounding grows like `e^{σ f_max} = e^{40/4}`
+/// at worst; in practice like `E e^{σf}`, which the rounding estimate measures).
+const PERIOD_OVER_FMAX: f64 = 4.0;
+/// … but at least this fraction of the largest |f| (see [`Fourier::new`]).
+const PERIOD_FLOOR: f64 = 0.1;
 /// Geometric ratio of the majorant's grid (first part), then the coarser ratio.
 const GRID_RATIO_FINE: f64 = 1.25;
 const GRID_FINE_STEPS: usize = 100;
@@ -58,7 +71,12 @@ const TAYLOR_RADIUS_SQ: f64 = 4.0;
 const TAYLOR_TERMS: usize = 30;
 /// The phases `e^{i t c}` advance by one multiplication per node and are recomputed exactly
 /// every this many nodes (each step adds about 3ε relative error).
-const RESYNC: usize = 16;
+const RESYNC: usize = 8;
+/// Up to this many members the "exactly two active" pairs are always done in closed form.
+const PAIRS_ALWAYS: usize = 64;
+/// Above [`PAIRS_ALWAYS`] members, pairs are done in closed form only when their probability
+/// times the squared range exceeds this multiple of the target.
+const PAIRS_NEGLIGIBLE: f64 = 1e-3;
 
 /// One output's pre-activation `f = b + Σ_j c_j x_j`, and which feature is its own.
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +223,118 @@ fn segment(b: f64, c: f64) -> Segment {
     }
 }
 
+/// `E[Uᵃ Vᵇ (b + c₁U + c₂V)₊ᵏ]` for U, V independent uniform on [0, 1] (exactly two members
+/// active), for the (k, a, b) the route needs. U is the first member, V the second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Pair {
+    /// k = 2.
+    a2: f64,
+    /// k = 1.
+    a1: f64,
+    /// k = 0.
+    a0: f64,
+    /// `E[U f₊]`, `E[U 1(f>0)]`, `E[U² 1(f>0)]`.
+    u1: f64,
+    u0: f64,
+    uu0: f64,
+    /// `E[V f₊]`, `E[V 1(f>0)]`, `E[V² 1(f>0)]`.
+    v1: f64,
+    v0: f64,
+    vv0: f64,
+    /// `E[U V 1(f>0)]`.
+    uv0: f64,
+}
+
+/// Gauss–Legendre nodes and weights on [0, 1], 3 points: exact for polynomials of degree ≤ 5.
+const GL3: [(f64, f64); 3] = [
+    (0.112_701_665_379_258_31, 5.0 / 18.0),
+    (0.5, 8.0 / 18.0),
+    (0.887_298_334_620_741_7, 5.0 / 18.0),
+];
+
+/// # Formula
+/// `E[Uᵃ Vᵇ g(b + c₁U + c₂V)] = ∫₀¹ uᵃ S(b + c₁u) du` where `S(β) = ∫₀¹ vᵇ g(β + c₂v) dv` is the
+/// one-member [`segment`] moment. S is a polynomial of degree ≤ 3 in β on each interval where
+/// its case (no crossing, crossing, empty) is fixed, i.e. between the roots of `b + c₁u = 0`
+/// and `b + c₁u + c₂ = 0`; times `uᵃ` (a ≤ 2, and a ≤ 1 when S has degree 3) the integrand has
+/// degree ≤ 4 there, so 3-point Gauss–Legendre on each of at most three pieces is exact up to
+/// rounding, and every term is non-negative (no cancellation).
+fn pair(b: f64, c1: f64, c2: f64) -> Pair {
+    let mut cuts = [0.0, 1.0, 1.0, 1.0];
+    let mut nc = 1;
+    if c1 != 0.0 {
+        for root in [-b / c1, -(b + c2) / c1] {
+            if root > 0.0 && root < 1.0 {
+                cuts[nc] = root;
+                nc += 1;
+            }
+        }
+    }
+    cuts[nc] = 1.0;
+    if nc == 3 && cuts[1] > cuts[2] {
+        cuts.swap(1, 2);
+    }
+    let mut r = Pair::default();
+    for piece in 0..nc {
+        let (lo, hi) = (cuts[piece], cuts[piece + 1]);
+        let width = hi - lo;
+        if width <= 0.0 {
+            continue;
+        }
+        for &(x, wq) in &GL3 {
+            let u = lo + width * x;
+            let s = segment(b + c1 * u, c2);
+            let w = wq * width;
+            r.a2 += w * s.a2;
+            r.a1 += w * s.a1;
+            r.a0 += w * s.a0;
+            r.u1 += w * u * s.a1;
+            r.u0 += w * u * s.a0;
+            r.uu0 += w * u * u * s.a0;
+            r.v1 += w * s.u1;
+            r.v0 += w * s.u0;
+            r.vv0 += w * s.uu0;
+            r.uv0 += w * u * s.u0;
+        }
+    }
+    r
+}
+
+/// Whether to take "exactly two members active" out of the Fourier part in closed form: always,
+/// unless that event is so unlikely that its O(members²) pairs cost more than they save.
+///
+/// The pairs make the Fourier remainder decay one power of t faster (fewer nodes); when
+/// `P(exactly two) · (range² + 1)` is far below the target their weight in the majorant is
+/// negligible anyway.
+fn split_pairs(out: &Output, members: &[usize], qs: &[f64], req: &Request) -> bool {
+    let nm = members.len();
+    if nm < 2 {
+        return false;
+    }
+    if nm <= PAIRS_ALWAYS {
+        return true;
+    }
+    // P(exactly two) ≤ (Σ p/q)²/2 · Π q, computed without dividing by a zero q.
+    let zero_q = qs.iter().filter(|&&q| q == 0.0).count();
+    if zero_q > 2 {
+        return false;
+    }
+    let prod: f64 = qs.iter().filter(|&&q| q > 0.0).product();
+    let ratio: f64 = members
+        .iter()
+        .zip(qs)
+        .filter(|(_, &q)| q > 0.0)
+        .map(|(&j, &q)| out.p[j] / q)
+        .sum();
+    let p2 = if zero_q == 0 {
+        0.5 * ratio * ratio * prod
+    } else {
+        (1.0 + ratio * ratio) * prod
+    };
+    let range = out.b.abs() + members.iter().map(|&j| out.c[j].abs()).sum::<f64>();
+    p2 * (range * range + 1.0) > PAIRS_NEGLIGIBLE * req.target
+}
+
 /// `u(s) = ∫₀¹ e^{su} du`, `w(s) = ∫₀¹ u e^{su} du`, `v(s) = ∫₀¹ u² e^{su} du`.
 #[inline]
 fn uwv(s: C) -> (C, C, C) {
@@ -254,13 +384,14 @@ fn u_with(s: C, e: C) -> C {
     }
 }
 
-/// A generating function graded by the number of active members: none, exactly one, two or
-/// more ("two or more" absorbs).
+/// A generating function graded by the number of active members: none, exactly one, exactly
+/// two, three or more ("three or more" absorbs).
 #[derive(Debug, Clone, Copy)]
 struct Graded<T> {
     g0: T,
     g1: T,
     g2: T,
+    g3: T,
 }
 
 impl<T> Graded<T>
@@ -269,39 +400,46 @@ where
 {
     #[inline]
     fn mul(self, o: Self) -> Self {
+        let o23 = o.g2 + o.g3;
+        let o123 = o.g1 + o23;
         Graded {
             g0: self.g0 * o.g0,
             g1: self.g0 * o.g1 + self.g1 * o.g0,
-            g2: self.g0 * o.g2 + self.g1 * (o.g1 + o.g2) + self.g2 * (o.g0 + o.g1 + o.g2),
+            g2: self.g0 * o.g2 + self.g1 * o.g1 + self.g2 * o.g0,
+            g3: self.g0 * o.g3 + self.g1 * o23 + self.g2 * o123 + self.g3 * (o.g0 + o123),
         }
     }
 
-    /// Times a member's factor `(q, pu, 0)`.
+    /// Times a member's factor `(q, pu, 0, 0)`.
     #[inline]
     fn times_factor(self, q: T, pu: T) -> Self {
         Graded {
             g0: self.g0 * q,
             g1: self.g0 * pu + self.g1 * q,
-            g2: self.g1 * pu + self.g2 * (q + pu),
+            g2: self.g1 * pu + self.g2 * q,
+            g3: self.g2 * pu + self.g3 * (q + pu),
         }
     }
 
+    /// The part with at least `level` active members (`level` ≤ 3).
     #[inline]
-    fn at_least_one(self) -> T {
-        self.g1 + self.g2
-    }
-
-    #[inline]
-    fn total(self) -> T {
-        self.g0 + self.g1 + self.g2
+    fn at_least(self, level: usize) -> T {
+        match level {
+            0 => self.g0 + self.g1 + self.g2 + self.g3,
+            1 => self.g1 + self.g2 + self.g3,
+            2 => self.g2 + self.g3,
+            _ => self.g3,
+        }
     }
 }
 
 fn one_c() -> Graded<C> {
+    let z = C::new(0.0, 0.0);
     Graded {
         g0: C::new(1.0, 0.0),
-        g1: C::new(0.0, 0.0),
-        g2: C::new(0.0, 0.0),
+        g1: z,
+        g2: z,
+        g3: z,
     }
 }
 
@@ -310,6 +448,7 @@ fn one_r() -> Graded<f64> {
         g0: 1.0,
         g1: 0.0,
         g2: 0.0,
+        g3: 0.0,
     }
 }
 
@@ -408,21 +547,57 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     }
     // Member-to-member E[x_i x_j 1(f>0)], j ≠ i: only two or more active.
     let mut xxh_m = vec![0.0; nm];
+    // ---- closed part: exactly two members active (when worth it, see `split_pairs`) ----
+    let start = if split_pairs(out, &members_idx, &qs, req) {
+        for ka in 0..nm {
+            let ja = members_idx[ka];
+            // Π of q over the members strictly between ka and kb, kept as a running product
+            // (no division: some q may be 0).
+            let mut mid = 1.0;
+            for kb in ka + 1..nm {
+                let jb = members_idx[kb];
+                let weight = out.p[ja] * out.p[jb] * pre[ka] * mid * suf[kb + 1];
+                mid *= qs[kb];
+                if weight == 0.0 {
+                    continue;
+                }
+                let pm = pair(b, out.c[ja], out.c[jb]);
+                a += weight * pm.a2;
+                ef += weight * pm.a1;
+                pf += weight * pm.a0;
+                xf_m[ka] += weight * pm.u1;
+                xh_m[ka] += weight * pm.u0;
+                xf_m[kb] += weight * pm.v1;
+                xh_m[kb] += weight * pm.v0;
+                if Some(ka) == own_pos {
+                    xxh_own += weight * pm.uu0;
+                    xxh_m[kb] += weight * pm.uv0;
+                } else if Some(kb) == own_pos {
+                    xxh_own += weight * pm.vv0;
+                    xxh_m[ka] += weight * pm.uv0;
+                }
+            }
+        }
+        3
+    } else {
+        2
+    };
     // The closed parts are sums of non-negative terms, each with a few roundings.
-    let closed_rel = 8.0 * eps;
+    // (pairs: a 3-point rule on up to three pieces of a segment formula, ~20 roundings deep).
+    let closed_rel = 32.0 * eps;
     let mut err_a = closed_rel * a;
     let mut err_ef = closed_rel * ef;
     let mut err_pf = closed_rel * pf;
     let mut err_xf_m: Vec<f64> = xf_m.iter().map(|v| closed_rel * v).collect();
     let mut err_xh_m: Vec<f64> = xh_m.iter().map(|v| closed_rel * v).collect();
-    let mut err_xxh_m = vec![0.0; nm];
+    let mut err_xxh_m: Vec<f64> = xxh_m.iter().map(|v| closed_rel * v).collect();
     let mut err_xxh_own = closed_rel * xxh_own;
     let mut nodes = 0;
 
     let f_max = b + members_idx.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
     let f_min = b + members_idx.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
-    if nm >= 2 && f_max > 0.0 {
-        let fr = Fourier::new(out, &members_idx, own_pos, f_max, f_min);
+    if nm >= start && f_max > 0.0 {
+        let fr = Fourier::new(out, &members_idx, own_pos, f_max, f_min, start);
         let r = fr.run(req);
         nodes = r.nodes;
         a += r.a.0;
@@ -633,9 +808,12 @@ struct Fourier<'a> {
     h: f64,
     /// Aliasing bounds for k = 0, 1, 2.
     alias: [f64; 3],
-    /// Σ|c| + |b| (for the phase-rounding estimate).
-    abs_sum: f64,
+    /// The effect of the phases' coefficient perturbation.
+    perturbation: Perturbation,
     t_star: f64,
+    /// The fewest active members the Fourier part covers (2, or 3 when exactly two active
+    /// members are done in closed form).
+    start: usize,
 }
 
 impl<'a> Fourier<'a> {
@@ -645,9 +823,13 @@ impl<'a> Fourier<'a> {
         own_pos: Option<usize>,
         f_max: f64,
         f_min: f64,
+        start: usize,
     ) -> Self {
         let range = f_max.max(-f_min);
-        let period = PERIOD_OVER_RANGE * range;
+        // P ≥ f_max is all aliasing needs (f − mP ≤ 0 then); a small P means few nodes, a large
+        // σ = A/P large factors e^{σc} (rounding, majorants). The floor keeps σ from exploding
+        // when f is mostly negative.
+        let period = PERIOD_OVER_FMAX * f_max.max(PERIOD_FLOOR * range);
         let sigma = ALIAS_EXPONENT / period;
         let h = 2.0 * std::f64::consts::PI / period;
         let make = |j: usize| {
@@ -685,7 +867,7 @@ impl<'a> Fourier<'a> {
             alias[1] += wgt * y;
             alias[2] += wgt * y * y;
         }
-        let abs_sum = out.b.abs() + members_idx.iter().map(|&j| out.c[j].abs()).sum::<f64>();
+        let perturbation = Perturbation::new(out, members_idx, sigma, start);
         let t_star = others
             .iter()
             .chain(own.iter())
@@ -699,8 +881,9 @@ impl<'a> Fourier<'a> {
             sigma,
             h,
             alias,
-            abs_sum,
+            perturbation,
             t_star,
+            start,
         }
     }
 
@@ -748,12 +931,12 @@ impl<'a> Fourier<'a> {
                 }
                 None => (None, p_oth),
             };
-            ba.push(k2 * p_all.g2);
-            bef.push(k1 * p_all.g2);
-            bpf.push(k0 * p_all.g2);
+            ba.push(k2 * p_all.at_least(self.start));
+            bef.push(k1 * p_all.at_least(self.start));
+            bpf.push(k0 * p_all.at_least(self.start));
             let (xb, xh, xxh) = match own_b {
                 Some(bo) => {
-                    let rest = p_oth.at_least_one();
+                    let rest = p_oth.at_least(self.start - 1);
                     (k1 * bo.1 * rest, k0 * bo.1 * rest, k0 * bo.2 * rest)
                 }
                 None => (0.0, 0.0, 0.0),
@@ -775,10 +958,10 @@ impl<'a> Fourier<'a> {
                         _ => loo_oth,
                     };
                     let w = bnd[k].1;
-                    g_xf.push(k1 * w * loo.at_least_one());
-                    g_xh.push(k0 * w * loo.at_least_one());
+                    g_xf.push(k1 * w * loo.at_least(self.start - 1));
+                    g_xh.push(k0 * w * loo.at_least(self.start - 1));
                     g_xxh.push(match own_b {
-                        Some(bo) => k0 * w * bo.1 * loo_oth.total(),
+                        Some(bo) => k0 * w * bo.1 * loo_oth.at_least(self.start - 2),
                         None => 0.0,
                     });
                     worst = worst.max(g_xh[l * no + k]).max(g_xxh[l * no + k]);
@@ -806,7 +989,7 @@ impl<'a> Fourier<'a> {
             let mut acc = if last == 0.0 {
                 0.0
             } else if reached {
-                last * tl / (k as f64 + 2.0)
+                last * tl / (k + self.start) as f64
             } else if k >= 1 {
                 last * tl / k as f64
             } else {
@@ -893,25 +1076,31 @@ impl<'a> Fourier<'a> {
         let norm1 = |z: C| z.re.abs() + z.im.abs();
         // Phases of the others' factors (then the own one), their one-node steps, e^{σc}.
         let all: Vec<&Member> = self.others.iter().chain(self.own.iter()).collect();
-        let steps: Vec<C> = all
-            .iter()
-            .map(|m| C::from_polar(1.0, self.h * m.c))
-            .collect();
+        // Phases are k·φ with φ = fl(h c) (and fl(h b) for the bias): exact multiples of one
+        // rounded number, so each is accurate to ~ε absolute however large k is. The sum is then
+        // the exact rule for slightly perturbed coefficients c' = φ/h, |c' − c| ≤ ε|c|, whose
+        // effect `perturbation` bounds (instead of a phase error ε t |c| per node).
+        let phis: Vec<f64> = all.iter().map(|m| self.h * m.c).collect();
+        let phi_b = self.h * b;
+        let steps: Vec<C> = phis.iter().map(|&ph| C::from_polar(1.0, ph)).collect();
+        let e_sigma_b = (self.sigma * b).exp();
         let mut rot = vec![C::new(1.0, 0.0); all.len()];
-        let drift = 3.0 * RESYNC as f64 * n_members as f64;
         for kk in 0..=k_max {
             let t = kk as f64 * self.h;
             let z = C::new(self.sigma, t);
             let wgt = self.h / std::f64::consts::PI * if kk == 0 { 0.5 } else { 1.0 };
-            let rel = eps * (n_members as f64 + 10.0 + drift + 2.0 * t * self.abs_sum);
-            for (r, (m, st)) in rot.iter_mut().zip(all.iter().zip(&steps)) {
+            // Each factor's phase has taken (kk mod RESYNC) recurrence steps since it was last
+            // computed directly, about 3ε each.
+            let drift = (3 * (kk % RESYNC) + 2) as f64 * n_members as f64;
+            let rel = eps * (n_members as f64 + 10.0 + drift);
+            for (r, (&ph, st)) in rot.iter_mut().zip(phis.iter().zip(&steps)) {
                 *r = if kk % RESYNC == 0 {
-                    C::from_polar(1.0, t * m.c)
+                    exact_phase(kk, ph)
                 } else {
                     *r * st
                 };
             }
-            let eb = (z * b).exp();
+            let eb = e_sigma_b * exact_phase(kk, phi_b);
             let z1 = 1.0 / z;
             let k0 = eb * z1;
             let k1 = k0 * z1;
@@ -941,11 +1130,12 @@ impl<'a> Fourier<'a> {
                 acc[slot] += wgt * f.re;
                 rnd[slot] += wgt * rel * norm1(f);
             };
-            add(0, k2 * p_all.g2);
-            add(1, k1 * p_all.g2);
-            add(2, k0 * p_all.g2);
+            let top = p_all.at_least(self.start);
+            add(0, k2 * top);
+            add(1, k1 * top);
+            add(2, k0 * top);
             if let Some((_, _, pw, pv)) = own_f {
-                let rest = p_oth.at_least_one();
+                let rest = p_oth.at_least(self.start - 1);
                 add(3, k1 * pw * rest);
                 add(4, k0 * pw * rest);
                 add(5, k0 * pv * rest);
@@ -960,7 +1150,7 @@ impl<'a> Fourier<'a> {
                         Some((q, pu, _, _)) => loo_oth.times_factor(q, pu),
                         None => loo_oth,
                     };
-                    let part = psi[k] * loo.at_least_one();
+                    let part = psi[k] * loo.at_least(self.start - 1);
                     let fx = k1 * part;
                     let fh = k0 * part;
                     acc_o[k][0] += wgt * fx.re;
@@ -968,7 +1158,7 @@ impl<'a> Fourier<'a> {
                     acc_o[k][1] += wgt * fh.re;
                     rnd_o[k][1] += wgt * rel * norm1(fh);
                     if let Some((_, _, pw, _)) = own_f {
-                        let fxx = k0 * psi[k] * pw * loo_oth.total();
+                        let fxx = k0 * psi[k] * pw * loo_oth.at_least(self.start - 2);
                         acc_o[k][2] += wgt * fxx.re;
                         rnd_o[k][2] += wgt * rel * norm1(fxx);
                     }
@@ -976,29 +1166,100 @@ impl<'a> Fourier<'a> {
             }
         }
         let al = &self.alias;
+        let ef_hi = acc[1].max(0.0) + tails.ef[l] + al[1] + rnd[1];
+        let a_hi = acc[0].max(0.0) + tails.a[l] + al[2] + rnd[0];
+        let pt = self.perturbation.bounds(ef_hi, a_hi);
         let ve = |slot: usize, tail: f64, alias: f64| (acc[slot], tail + alias + rnd[slot]);
         let mut res = FourierResult {
-            a: ve(0, tails.a[l], al[2]),
-            ef: ve(1, tails.ef[l], al[1]),
-            pf: ve(2, tails.pf[l], al[0]),
+            a: ve(0, tails.a[l], al[2] + pt[2]),
+            ef: ve(1, tails.ef[l], al[1] + pt[1]),
+            pf: ve(2, tails.pf[l], al[0] + pt[0]),
             nodes: k_max + 1,
             ..FourierResult::default()
         };
         if self.own.is_some() {
-            res.own_xf = ve(3, tails.xb[l], al[1]);
-            res.own_xh = ve(4, tails.xh[l], al[0]);
-            res.own_xxh = ve(5, tails.xxh[l], al[0]);
+            res.own_xf = ve(3, tails.xb[l], al[1] + pt[1]);
+            res.own_xh = ve(4, tails.xh[l], al[0] + pt[0]);
+            res.own_xxh = ve(5, tails.xxh[l], al[0] + pt[0]);
         }
         if gradient {
             res.others = (0..no)
                 .map(|k| OtherResult {
-                    xf: (acc_o[k][0], tails.g_xf[k][l] + al[1] + rnd_o[k][0]),
-                    xh: (acc_o[k][1], tails.g_xh[k][l] + al[0] + rnd_o[k][1]),
-                    xxh: (acc_o[k][2], tails.g_xxh[k][l] + al[0] + rnd_o[k][2]),
+                    xf: (acc_o[k][0], tails.g_xf[k][l] + al[1] + pt[1] + rnd_o[k][0]),
+                    xh: (acc_o[k][1], tails.g_xh[k][l] + al[0] + pt[0] + rnd_o[k][1]),
+                    xxh: (acc_o[k][2], tails.g_xxh[k][l] + al[0] + pt[0] + rnd_o[k][2]),
                 })
                 .collect();
         }
         res
+    }
+}
+
+/// `e^{i k φ}` with the product `k φ` carried exactly (two-product by fma), so the phase is
+/// accurate to a few ε however large k is.
+#[inline]
+fn exact_phase(k: usize, phi: f64) -> C {
+    let kf = k as f64;
+    let hi = kf * phi;
+    let lo = kf.mul_add(phi, -hi);
+    C::from_polar(1.0, hi) * C::new(1.0 - 0.5 * lo * lo, lo)
+}
+
+/// What bounds the effect of the phases' perturbation (see [`Perturbation::bounds`]).
+#[derive(Debug, Clone, Copy)]
+struct Perturbation {
+    /// `Δ ≥ |f − f'|`.
+    delta: f64,
+    /// `e^{σΔ} − 1`.
+    grow: f64,
+    /// Probability that the Fourier part's event (≥ `start` members active) happens.
+    p_event: f64,
+    /// Bound on `P(|f| ≤ Δ, some member active)`.
+    near_zero: f64,
+}
+
+impl Perturbation {
+    /// The phases use `c' = fl(hc)/h`, `b' = fl(hb)/h` instead of c, b, so the rule inverts
+    /// `E[e^{σ(f−f')} g_k(f')]` exactly.
+    ///
+    /// # Formula
+    /// `Δ = ε(|b| + Σ|c_j|) ≥ |f − f'|`; `P(|f| ≤ Δ, some member active) ≤
+    /// Σ_l p_l Π_{|c_j| > |c_l|} q_j min(1, 2Δ/|c_l|)` (condition on l being the active member
+    /// of largest |c|: f then has a density ≤ 1/|c_l|).
+    fn new(out: &Output, members: &[usize], sigma: f64, start: usize) -> Self {
+        let abs_sum = out.b.abs() + members.iter().map(|&j| out.c[j].abs()).sum::<f64>();
+        let delta = f64::EPSILON * abs_sum;
+        let mut order: Vec<usize> = members.to_vec();
+        order.sort_by(|&x, &y| out.c[y].abs().total_cmp(&out.c[x].abs()));
+        let mut larger_none = 1.0;
+        let mut near_zero = 0.0;
+        let mut g = one_r();
+        for &l in &order {
+            near_zero += out.p[l] * larger_none * (2.0 * delta / out.c[l].abs()).min(1.0);
+            larger_none *= 1.0 - out.p[l];
+            g = g.times_factor(1.0 - out.p[l], out.p[l]);
+        }
+        Perturbation {
+            delta,
+            grow: (sigma * delta).exp_m1(),
+            p_event: g.at_least(start).min(1.0),
+            near_zero: near_zero.min(1.0),
+        }
+    }
+
+    /// Bounds for k = 0, 1, 2 given upper bounds `ef_hi ≥ E[f₊; event]`, `a_hi ≥ E[f₊²; event]`.
+    ///
+    /// # Formula
+    /// `|e^{σ(f−f')} g_k(f') − g_k(f)| ≤ (e^{σΔ} − 1) g_k(f') + |g_k(f') − g_k(f)|`, with
+    /// `|f'₊ − f₊| ≤ Δ`, `|f'₊² − f₊²| ≤ Δ(2f₊ + Δ)` and indicators differing only where
+    /// `|f| ≤ Δ`. x factors lie in [0, 1] and only shrink these.
+    fn bounds(&self, ef_hi: f64, a_hi: f64) -> [f64; 3] {
+        let (d, g, pe) = (self.delta, self.grow, self.p_event);
+        [
+            g * pe + self.near_zero,
+            g * (ef_hi + d * pe) + d * pe,
+            g * (a_hi + d * (2.0 * ef_hi + d * pe)) + d * (2.0 * ef_hi + d * pe),
+        ]
     }
 }
 
@@ -1072,6 +1333,60 @@ mod tests {
                     (got - want).abs() < 1e-8,
                     "b={b} c={c} k={k} m={m}: {got} vs {want}"
                 );
+            }
+        }
+    }
+
+    /// `E[Uᵃ Vᵇ g(b + c₁U + c₂V)]` by a midpoint rule on a fine grid (~1e-5 for the
+    /// indicator moments, whose kink crosses grid cells).
+    fn pair_brute(b: f64, c1: f64, c2: f64) -> [f64; 10] {
+        // Different grid sizes, so no kink line runs along grid points.
+        let (n, nv) = (2000, 1999);
+        let mut s = [0.0; 10];
+        for qu in 0..n {
+            let u = (qu as f64 + 0.5) / n as f64;
+            for qv in 0..nv {
+                let v = (qv as f64 + 0.5) / nv as f64;
+                let y = b + c1 * u + c2 * v;
+                if y > 0.0 {
+                    let vals = [y * y, y, 1.0, u * y, u, u * u, v * y, v, v * v, u * v];
+                    for (acc, x) in s.iter_mut().zip(vals) {
+                        *acc += x;
+                    }
+                }
+            }
+        }
+        s.map(|x| x / (n * nv) as f64)
+    }
+
+    #[test]
+    fn pairs_match_brute_force() {
+        for &(b, c1, c2) in &[
+            (0.3, 0.5, 0.4),
+            (-0.3, 0.5, 0.4),
+            (0.3, -0.5, 0.4),
+            (-0.3, -0.5, 0.9),
+            (0.2, -0.5, -0.1),
+            (0.0, 0.7, -0.7),
+            (-0.4, 1e-3, 0.8),
+            (0.1, 0.8, 1e-4),
+            (-0.2, 0.2, 0.2),
+        ] {
+            let p = pair(b, c1, c2);
+            let got = [
+                p.a2, p.a1, p.a0, p.u1, p.u0, p.uu0, p.v1, p.v0, p.vv0, p.uv0,
+            ];
+            let want = pair_brute(b, c1, c2);
+            for (k, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (g - w).abs() < 5e-5,
+                    "b={b} c1={c1} c2={c2} moment {k}: {g} vs {w}"
+                );
+            }
+            // Swapping the members swaps U and V.
+            let q = pair(b, c2, c1);
+            for (x, y) in [(p.a2, q.a2), (p.u1, q.v1), (p.vv0, q.uu0), (p.uv0, q.uv0)] {
+                assert!((x - y).abs() <= 1e-14 * (1.0 + x.abs()), "swap: {x} vs {y}");
             }
         }
     }
