@@ -19,6 +19,7 @@ mod geometry;
 mod loss;
 mod minimize;
 mod output;
+mod phase;
 mod surface;
 mod train;
 mod verify;
@@ -55,6 +56,9 @@ pub enum Command {
     Formula(formula::FormulaArgs),
     /// The phase boundary between two fixed configurations, exactly (roots or a formula in r).
     Boundary(boundary::BoundaryArgs),
+    /// Phase diagrams over (r, density): fixed-configuration theory, the exact optimum and the
+    /// SGD protocol, with located boundaries; `phase merge` joins shards.
+    Phase(phase::PhaseArgs),
 }
 
 /// Runs a parsed command line, writing results to `out`.
@@ -68,6 +72,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Geometry(args) => geometry::run(&args, out),
         Command::Formula(args) => formula::run(&args, out),
         Command::Boundary(args) => boundary::run(&args, out),
+        Command::Phase(args) => phase::run(&args, out),
     }
 }
 
