@@ -57,8 +57,9 @@ pub struct PhaseArgs {
     #[arg(long, value_name = "FILE")]
     pub configs: Option<PathBuf>,
     /// exact: seeded starts per cell (continuation from the neighbours comes on top)
-    #[arg(long, value_name = "K", default_value_t = 1)]
-    pub restarts: usize,
+    /// [default: 1 for n = 2, 6 otherwise]
+    #[arg(long, value_name = "K")]
+    pub restarts: Option<usize>,
     /// exact and sgd: seed
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
@@ -180,7 +181,9 @@ pub(crate) fn run(args: &PhaseArgs, out: &mut dyn Write) -> Result<()> {
         ));
     }
     let mut opts = RunOptions::new(&setting);
-    opts.exact.restarts = args.restarts;
+    if let Some(k) = args.restarts {
+        opts.exact.restarts = k;
+    }
     opts.exact.seed = args.seed;
     opts.exact.max_passes = args.passes;
     opts.sgd.models = args.models;
@@ -199,7 +202,7 @@ pub(crate) fn run(args: &PhaseArgs, out: &mut dyn Write) -> Result<()> {
             "the paper has no fixed configurations for n = {n}, m = {m}: give --configs FILE"
         )));
     }
-    if args.restarts == 0 {
+    if opts.exact.restarts == 0 {
         return Err(Error::invalid("--restarts must be at least 1"));
     }
     // Every output path is checked before any work, and everything is written at the end,
@@ -217,6 +220,11 @@ pub(crate) fn run(args: &PhaseArgs, out: &mut dyn Write) -> Result<()> {
         tms_exact::io::check_output_path(&png)?;
         tms_exact::io::check_output_path(&svg)?;
     }
+    if methods.contains(&PhaseMethod::Sgd) {
+        ph::sgd::check(&setting)?;
+    }
+    // The engine must exist for this setting (e.g. smooth activations need quadrature).
+    setting.engine(grid.r.lo, grid.density.hi)?;
     let rows = shard.rows(nr).len();
     for &mt in &methods {
         let secs = ph::seconds(mt, &setting, rows * ns, &opts);

@@ -24,6 +24,9 @@ use crate::optimize::MinimizeOptions;
 use crate::progress::Progress;
 use crate::tolerance::{PHASE_IMPROVE_REL, PHASE_START_LBFGS_GRAD};
 
+/// Restarts of a cell's optimum from itself while it is not critical.
+const REFINE_ROUNDS: usize = 4;
+
 /// Options of the exact sweep.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExactOptions {
@@ -178,6 +181,19 @@ pub fn row(
         .map(|(is, e)| multistart(setting, e, opts, &mopts, ir, is))
         .collect::<Result<_>>()?;
     continue_row(&engines, &mut best, &mopts, opts.max_passes);
+    // A point the polish left short of critical (slow progress along a nearly flat valley)
+    // is restarted from itself a few times.
+    for (j, o) in best.iter_mut().enumerate() {
+        for _ in 0..REFINE_ROUNDS {
+            if o.kind != "not_critical" {
+                break;
+            }
+            match engines[j].minimize(&o.model, &mopts) {
+                Ok(p) if p.loss <= o.loss => *o = p,
+                _ => break,
+            }
+        }
+    }
     Ok(best
         .into_iter()
         .map(|o| ExactCell {

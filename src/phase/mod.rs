@@ -222,7 +222,12 @@ impl RunOptions {
     /// Defaults with the paper's configurations for `setting` (none when it has none).
     pub fn new(setting: &Setting) -> Self {
         RunOptions {
-            exact: exact::ExactOptions::default(),
+            // One start per cell suffices at n = 2 (continuation spreads the best along each
+            // row); larger models have more basins.
+            exact: exact::ExactOptions {
+                restarts: if setting.n <= 2 { 1 } else { 6 },
+                ..exact::ExactOptions::default()
+            },
             sgd: sgd::SgdOptions::default(),
             candidates: theory::default_candidates(setting).unwrap_or_default(),
             candidates_label: "paper".into(),
