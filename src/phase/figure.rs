@@ -114,7 +114,9 @@ pub fn boundaries(table: &Table, candidates: &[Candidate]) -> Result<Vec<Boundar
 /// Boundary points joined into polylines: a point continues the line of the same pair of
 /// phases that ended on the previous row at the nearest density.
 pub fn polylines(points: &[BoundaryPoint]) -> Vec<Polyline> {
-    let mut open: Vec<(String, String, usize, Vec<(f64, f64)>)> = Vec::new();
+    // (phase, phase, last row, points) of each line still open.
+    type Open = (String, String, usize, Vec<(f64, f64)>);
+    let mut open: Vec<Open> = Vec::new();
     let mut done: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut sorted: Vec<&BoundaryPoint> = points.iter().collect();
     sorted.sort_by(|a, b| a.ir.cmp(&b.ir).then(a.density.total_cmp(&b.density)));

@@ -166,8 +166,10 @@ pub fn sweep(
 /// Rough seconds of one cell on one core.
 ///
 /// # Formula
-/// `models · steps · batch · 4 n m` multiply-adds at the trainer's measured 0.86 s per
-/// 4.1e8 (the notebook's run at n = 5, m = 2 on the development machine).
+/// `models · steps · batch · (6e-8 + 2.5e-9 · n · m)` seconds: sampling dominates at these
+/// sizes. Measured on the 2-core development machine: 0.86 s per 10 000 × 1024 run at
+/// n = 5, m = 2, and 7 s per n = 2, m = 1 cell (ten such runs).
 pub fn seconds_per_cell(setting: &Setting, opts: &SgdOptions) -> f64 {
-    (opts.models * opts.steps * opts.batch * 4 * setting.n * setting.m) as f64 * 0.86 / 4.1e8
+    (opts.models * opts.steps * opts.batch) as f64
+        * (6e-8 + 2.5e-9 * (setting.n * setting.m) as f64)
 }
