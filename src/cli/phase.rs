@@ -360,16 +360,20 @@ fn summary(
                 .flatten()
                 .map(|r| r.values[0].parse::<f64>().unwrap_or(f64::NAN))
                 .fold(0.0f64, |a, v| if v.is_nan() { f64::NAN } else { a.max(v) });
-            let not_min = t
-                .records
-                .iter()
-                .flatten()
-                .filter(|r| r.values[1] != "strict_minimum" && r.values[1] != "degenerate")
-                .count();
-            s.push_str(&format!(
-                "largest ‖∇L‖ {worst:.1e}; cells whose optimum is not a (strict or degenerate) \
-                 minimum: {not_min}\n"
-            ));
+            let kinds = |k: &str| t.records.iter().flatten().filter(|r| r.values[1] == k).count();
+            let not_min = total - kinds("strict_minimum") - kinds("degenerate");
+            let unchecked = kinds("gradient_only");
+            if unchecked > 0 {
+                s.push_str(&format!(
+                    "largest ‖∇L‖ {worst:.1e}; curvature not checked (quadrature route, gradient \
+                     only) in {unchecked} cells\n"
+                ));
+            } else {
+                s.push_str(&format!(
+                    "largest ‖∇L‖ {worst:.1e}; cells whose optimum is not a (strict or \
+                     degenerate) minimum: {not_min}\n"
+                ));
+            }
         }
         if !b.is_empty() {
             let first = b
