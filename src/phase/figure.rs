@@ -166,7 +166,7 @@ pub fn polylines(points: &[BoundaryPoint]) -> Vec<Polyline> {
         .collect()
 }
 
-/// The legend: every phase of the tables, known phases in [`classify::ALL`] order first.
+/// The phases present in the tables, known phases in [`classify::ALL`] order first.
 pub fn legend(tables: &[&Table]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for t in tables {
@@ -199,7 +199,14 @@ pub fn figure(
     lines: &[Vec<Polyline>],
     reference: Option<usize>,
 ) -> Result<Figure> {
-    let names = legend(tables);
+    // Every known phase name is listed (present or not), so a phase has the same colour in
+    // every figure; configuration names from a file follow.
+    let mut names: Vec<String> = classify::ALL.iter().map(|p| p.to_string()).collect();
+    let extra: Vec<String> = legend(tables)
+        .into_iter()
+        .filter(|n| !names.contains(n))
+        .collect();
+    names.extend(extra);
     let mut panels = Vec::new();
     for (k, t) in tables.iter().enumerate() {
         let g = t.meta.grid;
