@@ -360,7 +360,13 @@ fn summary(
                 .flatten()
                 .map(|r| r.values[0].parse::<f64>().unwrap_or(f64::NAN))
                 .fold(0.0f64, |a, v| if v.is_nan() { f64::NAN } else { a.max(v) });
-            let kinds = |k: &str| t.records.iter().flatten().filter(|r| r.values[1] == k).count();
+            let kinds = |k: &str| {
+                t.records
+                    .iter()
+                    .flatten()
+                    .filter(|r| r.values[1] == k)
+                    .count()
+            };
             let not_min = total - kinds("strict_minimum") - kinds("degenerate");
             let unchecked = kinds("gradient_only");
             if unchecked > 0 {
