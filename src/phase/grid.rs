@@ -176,11 +176,9 @@ mod tests {
     #[test]
     fn axes_and_specs() {
         let a = LogAxis::new("r", 0.1, 10.0, 3).unwrap();
-        assert_eq!(
-            a.values(),
-            vec![0.1, 1.0000000000000002f64.min(a.value(1)), 10.0]
-        );
-        assert!((a.value(1) - 1.0).abs() < 1e-15);
+        let v = a.values();
+        assert_eq!((v.len(), v[0], v[2]), (3, 0.1, 10.0));
+        assert!((v[1] - 1.0).abs() < 1e-15);
         assert!(LogAxis::new("r", 1.0, 1.0, 3).is_err());
         assert!(LogAxis::new("r", 0.0, 1.0, 3).is_err());
         assert_eq!(parse_grid("20").unwrap(), (20, 20));
