@@ -55,6 +55,7 @@ pub mod model;
 pub mod numeric;
 pub mod objective;
 pub mod optimize;
+pub mod phase;
 pub mod plot;
 pub mod presets;
 pub mod progress;

@@ -141,3 +141,42 @@ pub const VERDICT_NOISE_DISTANCE: f64 = 5e-2;
 /// at n = 3, m = 1, equal importances, lr 3e-3; tests/verify.rs). Noise costs 1.5e-4 … 1.2e-3
 /// in the run above (issue 11: +0.08 % and +0.11 % for two trained pentagons).
 pub const VERDICT_NOISE_GAP: f64 = 1e-2;
+
+// ---- phase diagrams (branch `phase`, src/phase/) ----
+
+/// Phase classification of exact optima: the extra feature counts as orthogonal to another
+/// when |cos| is at most this (polished optima are orthogonal to ~1e-12; a skewed optimum is
+/// off by far more).
+pub const PHASE_ORTHOGONAL_COS: f64 = 1e-6;
+
+/// Phase classification of trained models: a feature is dropped when its norm is below this
+/// times the largest norm (AdamW runs end a few percent from the ideal geometry).
+pub const PHASE_TRAINED_DROPPED: f64 = 0.1;
+
+/// Phase classification of trained models: collinear when cos is within this of ±1,
+/// orthogonal when |cos| is at most this.
+pub const PHASE_TRAINED_COS: f64 = 0.1;
+
+/// Continuation: a start from a neighbour's optimum replaces a cell's optimum when it lowers
+/// the loss by more than this relative to the loss (below it the two are the same point up to
+/// rounding, and replacing would make the sweep order matter).
+pub const PHASE_IMPROVE_REL: f64 = 1e-10;
+
+/// Phase boundaries: absolute tolerance in density of the root finding (issue 9).
+pub const PHASE_BOUNDARY_DENSITY: f64 = 1e-10;
+
+/// Theory boundaries: absolute tolerance in density of the root finding on the fixed
+/// configurations' losses (they are polynomials evaluated to ~1e-16, so the roots are found to
+/// rounding level and match the closed forms to 1e-12).
+pub const PHASE_THEORY_DENSITY: f64 = 1e-15;
+
+/// Exact phase diagrams: random starts run L-BFGS only to this gradient norm (relative to the
+/// loss's scale) before the Newton polish, which converges quadratically from there (about
+/// half the cost of a start at n = 2, m = 1; the same optima on 200 test starts).
+pub const PHASE_START_LBFGS_GRAD: f64 = 1e-4;
+
+/// Phase boundaries: where one phase stops existing, it turns continuously into the other
+/// only if their losses agree there to this, relative (at the bisection's last point, 1e-10
+/// in density from the edge, they differ by ~1e-12 or less; a phase that turns into a third
+/// one differs by far more).
+pub const PHASE_CONTINUOUS_REL: f64 = 1e-6;

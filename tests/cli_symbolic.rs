@@ -613,7 +613,7 @@ fn bad_input_is_one_line_exit_2() {
             vec![
                 "boundary",
                 "--method",
-                "exact",
+                "sgd",
                 "--n",
                 "2",
                 "--m",

@@ -3,6 +3,7 @@
 //! boundary as a rational function of r with its validity interval.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use num_bigint::BigInt;
@@ -24,6 +25,9 @@ use tms_exact::symbolic::roots::{crootof_index, RealRoot};
 pub enum BoundaryMethod {
     /// Fixed configurations (nothing optimised), exact
     Theory,
+    /// Each phase's exact optimum, followed by continuation from its configuration (with
+    /// --r-range: root finding on the difference of the optimal losses, to 1e-10 in density)
+    Exact,
 }
 
 /// Arguments of `tms-exact boundary`.
@@ -61,6 +65,33 @@ pub struct BoundaryArgs {
     /// Digits after the decimal point for numeric roots
     #[arg(long, value_name = "D", default_value_t = 15)]
     pub digits: usize,
+    /// The boundary curve over r in [A, B] (log-spaced): root finding along the density at
+    /// each r (both methods; the default for --method exact is 0.1:10)
+    #[arg(long, value_name = "A:B", conflicts_with_all = ["r", "symbolic", "sympy"])]
+    pub r_range: Option<String>,
+    /// Values of r on the curve
+    #[arg(long, value_name = "K", default_value_t = 50)]
+    pub points: usize,
+    /// Densities scanned for sign changes before root finding (log-spaced over
+    /// --density-range)
+    #[arg(long, value_name = "K", default_value_t = 60)]
+    pub scan: usize,
+    /// Density range scanned for the boundary
+    #[arg(long, value_name = "A:B", default_value = "0.0001:1")]
+    pub density_range: String,
+    /// Write the curve as CSV: r,density,transition
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// A formula in r to compare the curve with, e.g. "4*r/(2+5*r)": prints the largest
+    /// deviation
+    #[arg(long, value_name = "EXPR")]
+    pub compare: Option<String>,
+    /// Output activation of the curve (relu, leaky_relu[:alpha], …)
+    #[arg(long, value_name = "ACT", default_value = "relu")]
+    pub activation: String,
+    /// Hold every bias at 0 on the curve (dropped features then get no s/2 bias either)
+    #[arg(long)]
+    pub no_bias: bool,
 }
 
 /// Most digits printed (each digit is exact; more cost bisection steps).
@@ -114,7 +145,15 @@ pub fn parse_rational(what: &str, s: &str) -> Result<Q> {
 
 /// Runs `tms-exact boundary`.
 pub fn run(args: &BoundaryArgs, out: &mut dyn Write) -> Result<()> {
-    let BoundaryMethod::Theory = args.method;
+    let curve_mode = args.method == BoundaryMethod::Exact || args.r_range.is_some();
+    if curve_mode {
+        return curve(args, out);
+    }
+    if args.compare.is_some() || args.csv.is_some() {
+        return Err(Error::invalid(
+            "--compare and --csv need a curve: give --r-range A:B (or --method exact)",
+        ));
+    }
     if args.digits > MAX_DIGITS {
         return Err(Error::TooLarge(format!(
             "--digits {} exceeds {MAX_DIGITS}",
@@ -228,6 +267,158 @@ pub fn run(args: &BoundaryArgs, out: &mut dyn Write) -> Result<()> {
                 }
             }
         }
+    }
+    write_out(out, &text)
+}
+
+/// `boundary --r-range` (either method) and `boundary --method exact`: the curve by root finding.
+fn curve(args: &BoundaryArgs, out: &mut dyn Write) -> Result<()> {
+    use tms_exact::phase::boundary::{curve, curve_csv, Transition};
+    use tms_exact::phase::grid::{parse_range, LogAxis};
+    use tms_exact::phase::theory::Candidate;
+    use tms_exact::phase::{PhaseMethod, Setting};
+    use tms_exact::symbolic::expr::Expr;
+    if args.symbolic || args.sympy {
+        return Err(Error::invalid(
+            "--symbolic and --sympy print the exact theory boundary; they do not apply to curves",
+        ));
+    }
+    let expr = args.compare.as_deref().map(Expr::parse).transpose()?;
+    let activation: Activation = args.activation.parse()?;
+    let setting = Setting::new(args.n, args.m, activation, args.no_bias)?;
+    let (a, b) = args.between.split_once(',').ok_or_else(|| {
+        Error::invalid(format!(
+            "--between '{}' must name two phases, e.g. not-represented,antipodal",
+            args.between
+        ))
+    })?;
+    let ca = Candidate::from_configuration(&configurations::find(args.n, args.m, a.trim())?);
+    let cb = Candidate::from_configuration(&configurations::find(args.n, args.m, b.trim())?);
+    if ca.name == cb.name {
+        return Err(Error::invalid(format!(
+            "--between names the same phase twice ({})",
+            ca.name
+        )));
+    }
+    let rs: Vec<f64> = match (&args.r_range, &args.r) {
+        (Some(range), _) => {
+            let (lo, hi) = parse_range("--r-range", range)?;
+            if args.points == 0 {
+                return Err(Error::invalid("--points must be at least 1"));
+            }
+            LogAxis::new("r", lo, hi, args.points)?.values()
+        }
+        (None, Some(r)) => {
+            let v: f64 = r
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid(format!("--r '{r}' is not a number")))?;
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(Error::invalid(format!("--r must be positive, got {r}")));
+            }
+            vec![v]
+        }
+        (None, None) => LogAxis::new("r", 0.1, 10.0, args.points.max(1))?.values(),
+    };
+    let (d0, d1) = parse_range("--density-range", &args.density_range)?;
+    if d1 > 1.0 {
+        return Err(Error::invalid(format!(
+            "--density-range ends at {d1} but a density is at most 1"
+        )));
+    }
+    if args.scan < 2 {
+        return Err(Error::invalid("--scan needs at least 2 densities"));
+    }
+    let densities = LogAxis::new("density", d0, d1, args.scan)?.values();
+    let work = rs.len() as f64 * args.scan as f64;
+    if work > 1e7 {
+        return Err(Error::TooLarge(format!(
+            "{} values of r × {} scanned densities is {work:.0e} evaluations; at most 1e7",
+            rs.len(),
+            args.scan
+        )));
+    }
+    if let Some(p) = &args.csv {
+        tms_exact::io::check_output_path(p)?;
+    }
+    let method = match args.method {
+        BoundaryMethod::Theory => PhaseMethod::Theory,
+        BoundaryMethod::Exact => PhaseMethod::Exact,
+    };
+    let bar = super::output::Bar::new("boundary");
+    let points = curve(&setting, method, &ca, &cb, &rs, &densities, &bar)?;
+    let mut text = format!(
+        "# boundary {} / {} ({}) · {} · {} values of r in [{}, {}] · densities scanned {}…{}\n",
+        ca.name,
+        cb.name,
+        method.name(),
+        setting.describe(),
+        rs.len(),
+        rs[0],
+        rs[rs.len() - 1],
+        d0,
+        d1
+    );
+    let mut rows = vec![vec!["r".to_string(), "density".into(), "transition".into()]];
+    for p in &points {
+        let mut row = vec![
+            format!("{:.6}", p.r),
+            format!("{:.12}", p.density),
+            p.transition.name().into(),
+        ];
+        if let Some(e) = &expr {
+            row.push(format!("formula {:.12}", e.eval(p.r)));
+        }
+        rows.push(row);
+    }
+    text.push_str(&super::output::align(&rows));
+    let missing = rs
+        .iter()
+        .filter(|&&r| !points.iter().any(|p| p.r == r))
+        .count();
+    if missing > 0 {
+        text.push_str(&format!(
+            "no boundary in the scanned densities at {missing} of {} values of r\n",
+            rs.len()
+        ));
+    }
+    if let Some(e) = &expr {
+        let mut worst: Option<(f64, f64, f64)> = None;
+        for p in &points {
+            let f = e.eval(p.r);
+            if !f.is_finite() {
+                return Err(Error::invalid(format!(
+                    "--compare '{}' is not finite at r = {}",
+                    args.compare.as_deref().unwrap_or(""),
+                    p.r
+                )));
+            }
+            let d = (p.density - f).abs();
+            if worst.is_none_or(|(w, _, _)| d > w) {
+                worst = Some((d, p.r, f));
+            }
+        }
+        match worst {
+            Some((d, r, f)) => text.push_str(&format!(
+                "largest |density − ({})| = {d:.3e} at r = {r} (formula {f}, relative {:.3e})\n",
+                args.compare.as_deref().unwrap_or(""),
+                d / f.abs()
+            )),
+            None => text.push_str("no boundary point to compare with the formula\n"),
+        }
+    }
+    let first = points
+        .iter()
+        .filter(|p| p.transition == Transition::FirstOrder)
+        .count();
+    text.push_str(&format!(
+        "{} point(s): {first} first-order crossings, {} continuous\n",
+        points.len(),
+        points.len() - first
+    ));
+    if let Some(p) = &args.csv {
+        tms_exact::io::write_atomic(p, curve_csv(&points).as_bytes())?;
+        text.push_str(&format!("wrote {}\n", p.display()));
     }
     write_out(out, &text)
 }

@@ -19,6 +19,7 @@ mod geometry;
 mod loss;
 mod minimize;
 mod output;
+mod phase;
 mod reproduce;
 mod surface;
 mod train;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Run the studies under analysis/ (recipe.toml): figures into figures/<study>/, a report
     /// analysis/<study>/README.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// Phase diagrams over (r, density): fixed-configuration theory, the exact optimum and the
+    /// SGD protocol, with located boundaries; `phase merge` joins shards.
+    Phase(phase::PhaseArgs),
 }
 
 /// Runs a parsed command line, writing results to `out`.
@@ -74,6 +78,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Formula(args) => formula::run(&args, out),
         Command::Boundary(args) => boundary::run(&args, out),
         Command::Reproduce(args) => reproduce::run(&args, out),
+        Command::Phase(args) => phase::run(&args, out),
     }
 }
 

@@ -9,10 +9,12 @@
 
 pub mod census;
 pub mod classify;
+pub mod descent;
 pub mod lbfgs;
 pub mod newton;
 pub mod polish;
 pub mod problem;
+pub mod root;
 
 use nalgebra::DVector;
 

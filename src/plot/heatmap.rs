@@ -157,6 +157,9 @@ pub fn draw_marks<DB: DrawingBackend>(
             MarkKind::Point => chart.draw_series(std::iter::once(
                 base + Polygon::new(vec![(0, -6), (6, 0), (0, 6), (-6, 0)], RED.filled()),
             )),
+            MarkKind::Dot => chart.draw_series(std::iter::once(
+                base + Circle::new((0, 0), 1, BLACK.mix(0.7).filled()),
+            )),
         };
         res.map_err(drawing_error)?;
         if mk.label.is_empty() {

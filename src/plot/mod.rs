@@ -68,6 +68,8 @@ pub enum MarkKind {
     Saddle,
     /// Any other point of interest: a red diamond.
     Point,
+    /// A flagged cell of a map (e.g. where two phase diagrams disagree): a small black dot.
+    Dot,
 }
 
 /// A labelled point drawn over a panel (data coordinates).

@@ -7,11 +7,13 @@
 //! - [`print`]: plain text, LaTeX and sympy printers;
 //! - [`formula`]: the loss as `Σ_i I_i P_i`, by region or as a polynomial in the density;
 //! - [`mcgrath`]: the complete piecewise formula for n = 2, m = 1 without bias;
-//! - [`boundary`]: exact phase boundaries between fixed configurations.
+//! - [`boundary`]: exact phase boundaries between fixed configurations;
+//! - [`expr`]: a small f64 formula parser in r (comparing computed boundaries with closed forms).
 //!
 //! No other part of the crate keeps its own polynomial type.
 
 pub mod boundary;
+pub mod expr;
 pub mod formula;
 pub mod mcgrath;
 pub mod poly;
