@@ -477,7 +477,6 @@ pub fn pair_surface(
             marks,
         });
     }
-    let mut layers = layers;
     for l in &mut layers {
         assign_basins(&xs, &ys, l);
     }

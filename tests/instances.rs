@@ -7,8 +7,7 @@ mod binary;
 
 use std::path::{Path, PathBuf};
 
-use binary::{assert_usage_error, json, stdout, tms, write};
-use npyz::WriterBuilder;
+use binary::{assert_usage_error, json, stdout, tms, write, write_npz};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde_json::Value;
@@ -37,21 +36,6 @@ fn stack_w() -> Vec<f64> {
 
 fn stack_b() -> Vec<f64> {
     (0..K).flat_map(bias).collect()
-}
-
-fn write_npz(p: &Path, arrays: &[(&str, &[u64], &[f64])]) {
-    let mut npz = npyz::npz::NpzWriter::create(p).unwrap();
-    for (name, shape, data) in arrays {
-        let mut w = npz
-            .array::<f64>(name, Default::default())
-            .unwrap()
-            .default_dtype()
-            .shape(shape)
-            .begin_nd()
-            .unwrap();
-        w.extend(data.iter().copied()).unwrap();
-        w.finish().unwrap();
-    }
 }
 
 /// A notebook stack (W, b_final) plus the given extra arrays.

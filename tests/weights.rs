@@ -2,8 +2,11 @@
 //! were written by real numpy 2.4 and safetensors (see `make_fixtures.py` there); bad inputs are
 //! derived from them or written here with npyz / safetensors.
 
+mod binary;
+
 use std::path::{Path, PathBuf};
 
+use binary::write_npz;
 use nalgebra::{DMatrix, DVector};
 use npyz::WriterBuilder;
 use safetensors::tensor::TensorView;
@@ -366,21 +369,6 @@ fn write_npy(p: &Path, shape: &[u64], data: &[f64]) {
         .unwrap();
     w.extend(data.iter().copied()).unwrap();
     w.finish().unwrap();
-}
-
-fn write_npz(p: &Path, arrays: &[(&str, &[u64], &[f64])]) {
-    let mut npz = npyz::npz::NpzWriter::create(p).unwrap();
-    for (name, shape, data) in arrays {
-        let mut w = npz
-            .array::<f64>(name, Default::default())
-            .unwrap()
-            .default_dtype()
-            .shape(shape)
-            .begin_nd()
-            .unwrap();
-        w.extend(data.iter().copied()).unwrap();
-        w.finish().unwrap();
-    }
 }
 
 #[test]

@@ -748,41 +748,6 @@ fn check_finite(a: &Named) -> Msg<()> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_conversions_are_exact() {
-        assert_eq!(f16_to_f64(0x3c00), 1.0);
-        assert_eq!(f16_to_f64(0xc000), -2.0);
-        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
-        assert_eq!(f16_to_f64(0x7bff), 65504.0);
-        assert!(f16_to_f64(0x7c00).is_infinite());
-        assert!(f16_to_f64(0x7e00).is_nan());
-        assert_eq!(bf16_to_f64(0x3f80), 1.0);
-        assert_eq!(bf16_to_f64(0xc040), -3.0);
-    }
-
-    #[test]
-    fn fortran_reorder() {
-        // shape [2, 3], Fortran strides [1, 2]: raw[i + 2j] = a[i][j].
-        let raw = [0.0, 10.0, 1.0, 11.0, 2.0, 12.0];
-        let c = to_c_order(&raw, &[2, 3], &[1, 2]);
-        assert_eq!(c, vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0]);
-    }
-
-    #[test]
-    fn layout_parses() {
-        assert_eq!("arena".parse::<Layout>().unwrap(), Layout::HiddenFeatures);
-        assert_eq!(
-            "features_hidden".parse::<Layout>().unwrap(),
-            Layout::FeaturesHidden
-        );
-        assert!("sideways".parse::<Layout>().is_err());
-    }
-}
-
 /// Tied models as the Anthropic notebook keeps them, as `.npz` bytes: `W` `[k, n, m]` (its
 /// features-hidden layout), `b_final` `[k, n]`, and the data arrays `feature_probability` and
 /// `importance` `[k, n]`, which [`read_weights_and_data`] reads back per instance.
@@ -849,4 +814,39 @@ pub fn npz_stack(
         .finish()
         .map_err(|e| Error::invalid(format!("could not encode the .npz stack: {e}")))?;
     Ok(cursor.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_conversions_are_exact() {
+        assert_eq!(f16_to_f64(0x3c00), 1.0);
+        assert_eq!(f16_to_f64(0xc000), -2.0);
+        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
+        assert_eq!(f16_to_f64(0x7bff), 65504.0);
+        assert!(f16_to_f64(0x7c00).is_infinite());
+        assert!(f16_to_f64(0x7e00).is_nan());
+        assert_eq!(bf16_to_f64(0x3f80), 1.0);
+        assert_eq!(bf16_to_f64(0xc040), -3.0);
+    }
+
+    #[test]
+    fn fortran_reorder() {
+        // shape [2, 3], Fortran strides [1, 2]: raw[i + 2j] = a[i][j].
+        let raw = [0.0, 10.0, 1.0, 11.0, 2.0, 12.0];
+        let c = to_c_order(&raw, &[2, 3], &[1, 2]);
+        assert_eq!(c, vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0]);
+    }
+
+    #[test]
+    fn layout_parses() {
+        assert_eq!("arena".parse::<Layout>().unwrap(), Layout::HiddenFeatures);
+        assert_eq!(
+            "features_hidden".parse::<Layout>().unwrap(),
+            Layout::FeaturesHidden
+        );
+        assert!("sideways".parse::<Layout>().is_err());
+    }
 }

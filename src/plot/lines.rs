@@ -88,12 +88,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, l: &LinePlot) -> 
     }
     for (k, s) in l.series.iter().enumerate() {
         let color = category_color(k);
-        let p: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .filter(|(x, y)| axes::usable(*x, l.x.log) && axes::usable(*y, l.y.log))
-            .map(|&(x, y)| (axes::to_display(x, l.x.log), axes::to_display(y, l.y.log)))
-            .collect();
+        let p = displayed(s, l);
         let series = chart
             .draw_series(LineSeries::new(p.clone(), color.stroke_width(2)))
             .map_err(drawing_error)?;
@@ -113,12 +108,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, l: &LinePlot) -> 
         } else {
             category_color(l.series.len() + k).mix(0.85)
         };
-        let p: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .filter(|(x, y)| axes::usable(*x, l.x.log) && axes::usable(*y, l.y.log))
-            .map(|&(x, y)| (axes::to_display(x, l.x.log), axes::to_display(y, l.y.log)))
-            .collect();
+        let p = displayed(s, l);
         let series = chart
             .draw_series(p.into_iter().map(|q| Circle::new(q, 2, color.filled())))
             .map_err(drawing_error)?;
@@ -143,4 +133,13 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, l: &LinePlot) -> 
             .map_err(drawing_error)?;
     }
     Ok(())
+}
+
+/// A series' points that the axes can show, in display coordinates.
+fn displayed(s: &super::Series, l: &LinePlot) -> Vec<(f64, f64)> {
+    s.points
+        .iter()
+        .filter(|(x, y)| axes::usable(*x, l.x.log) && axes::usable(*y, l.y.log))
+        .map(|&(x, y)| (axes::to_display(x, l.x.log), axes::to_display(y, l.y.log)))
+        .collect()
 }

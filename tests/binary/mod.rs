@@ -58,3 +58,20 @@ pub fn assert_usage_error(label: &str, o: &Output, want: &str) {
         err.trim_end()
     );
 }
+
+/// Writes an `.npz` of f64 arrays (name, shape, C-order values), as numpy's `savez` does.
+pub fn write_npz(p: &Path, arrays: &[(&str, &[u64], &[f64])]) {
+    use npyz::WriterBuilder;
+    let mut npz = npyz::npz::NpzWriter::create(p).unwrap();
+    for (name, shape, data) in arrays {
+        let mut w = npz
+            .array::<f64>(name, Default::default())
+            .unwrap()
+            .default_dtype()
+            .shape(shape)
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+    }
+}
