@@ -59,7 +59,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &CategoryMap) 
     }
     chart.draw_series(rects).map_err(drawing_error)?;
     draw_paths(&mut chart, &c.boundaries, &c.x, &c.y)?;
-    draw_marks(&mut chart, &c.marks, &c.x, &c.y)?;
+    draw_marks(&mut chart, &c.marks, &c.x, &c.y, (c.xs.len(), c.ys.len()))?;
     // Legend: one swatch and name per category, top to bottom.
     let font = ("sans-serif", TICK_FONT).into_font();
     for (k, name) in c.names.iter().enumerate() {

@@ -57,7 +57,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &HeatMap) -> R
             .map_err(drawing_error)?;
     }
     draw_paths(&mut chart, &h.paths, &h.x, &h.y)?;
-    draw_marks(&mut chart, &h.marks, &h.x, &h.y)?;
+    draw_marks(&mut chart, &h.marks, &h.x, &h.y, (h.xs.len(), h.ys.len()))?;
     axes::color_bar(&bar, &map, &h.color_label, &h.contours)?;
     Ok(())
 }
@@ -130,11 +130,15 @@ pub fn draw_marks<DB: DrawingBackend>(
     marks: &[Mark],
     x: &Axis,
     y: &Axis,
+    cells: (usize, usize),
 ) -> Result<()> {
     let (xr, yr) = (chart.x_range(), chart.y_range());
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
     let (bx, by) = chart.plotting_area().get_base_pixel();
     let font = ("sans-serif", 14).into_font();
+    // Dots mark grid cells: a sixth of a cell across (1 to 5 pixels), visible on coarse grids.
+    let cell = (pw as usize / cells.0.max(1)).min(ph as usize / cells.1.max(1));
+    let dot = (cell / 6).clamp(1, 5) as i32;
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     for mk in marks {
         if !(axes::usable(mk.x, x.log) && axes::usable(mk.y, y.log)) {
@@ -158,7 +162,7 @@ pub fn draw_marks<DB: DrawingBackend>(
                 base + Polygon::new(vec![(0, -6), (6, 0), (0, 6), (-6, 0)], RED.filled()),
             )),
             MarkKind::Dot => chart.draw_series(std::iter::once(
-                base + Circle::new((0, 0), 1, BLACK.mix(0.7).filled()),
+                base + Circle::new((0, 0), dot, BLACK.mix(0.7).filled()),
             )),
         };
         res.map_err(drawing_error)?;
