@@ -180,3 +180,17 @@ pub const PHASE_START_LBFGS_GRAD: f64 = 1e-4;
 /// in density from the edge, they differ by ~1e-12 or less; a phase that turns into a third
 /// one differs by far more).
 pub const PHASE_CONTINUOUS_REL: f64 = 1e-6;
+
+// --- Hessian-free minimisation at large n (issue 12) ---
+
+/// Step of the one-dimensional route's difference Hessian-vector products, relative to
+/// max(1, ‖θ‖∞): large enough that its gradient errors (bounded ~1e-9) stay ~1e-6 of the
+/// product, small enough that the extrapolated truncation error (∝ δ⁴) is negligible.
+pub const ONEDIM_HVP_STEP: f64 = 1e-3;
+
+/// Most Lanczos steps (Hessian-vector products) when classifying a point without its Hessian.
+pub const LANCZOS_MAX_ITERS: usize = 120;
+
+/// Lanczos stops when the lowest Ritz values' residuals are this fraction of the Hessian's
+/// scale (then each is within that of an eigenvalue).
+pub const LANCZOS_RESIDUAL_REL: f64 = 1e-7;

@@ -31,7 +31,7 @@ use crate::model::Model;
 use crate::objective::Objective;
 use crate::optimize::{self, census_with, CensusOptions, Kind, LocalMinimum, SearchOptions};
 use crate::progress::{Progress, Silent};
-use crate::route::{ClosedForm, RouteHessian};
+use crate::route::{HvpRoute, RouteHvp};
 use crate::tolerance;
 
 /// What the numbers mean (the rule: [`judge`]).
@@ -144,11 +144,15 @@ pub struct Report {
 /// Verifies each model (all of the objective's n features). One global search is run per
 /// distinct shape (m, tied) and shared by the models of that shape.
 pub fn verify(models: &[Model], obj: &Objective, opts: &SearchOptions) -> Result<Vec<Report>> {
-    verify_with(&ClosedForm::new(obj.clone())?, models, opts, &Silent)
+    let shape = models.first().map(|m| m.shape());
+    match shape {
+        Some(shape) => verify_with(&HvpRoute::select(obj, shape)?, models, opts, &Silent),
+        None => Err(Error::invalid("no model to verify")),
+    }
 }
 
 /// [`verify`] through any route with a Hessian, reporting the search's starts to `progress`.
-pub fn verify_with<R: RouteHessian + Clone + Sync>(
+pub fn verify_with<R: RouteHvp + Clone + Sync>(
     route: &R,
     models: &[Model],
     opts: &SearchOptions,
@@ -222,7 +226,7 @@ pub fn verify_instances(
             .filter(|&j| reports[j].is_none() && models[j].1 == *obj)
             .collect();
         let group_models: Vec<Model> = group.iter().map(|&j| models[j].0.clone()).collect();
-        let route = ClosedForm::new(obj.clone())?;
+        let route = HvpRoute::select(obj, models[i].0.shape())?;
         for (&j, r) in group
             .iter()
             .zip(verify_with(&route, &group_models, opts, progress)?)

@@ -11,7 +11,7 @@ use super::{DataArgs, SearchArgs, ShapeArgs};
 use tms_exact::error::Result;
 use tms_exact::io::model_file::ModelFile;
 use tms_exact::optimize::{census_seconds, census_with, Census, CensusOptions, CriticalPoint};
-use tms_exact::route::ClosedForm;
+use tms_exact::route::HvpRoute;
 
 /// Arguments of `tms-exact minimize`.
 #[derive(Debug, Args)]
@@ -36,7 +36,7 @@ pub(crate) fn run(args: &MinimizeArgs, out: &mut dyn Write) -> Result<()> {
     let copts = CensusOptions::new(shape.n, shape.m)?
         .with_untied(!shape.tied)
         .with_search(args.search.settings().search_options(shape)?);
-    let route = ClosedForm::new(obj.clone())?;
+    let route = HvpRoute::select(&obj, shape)?;
     if let Some(path) = &args.out {
         ModelFile::check_output(path)?;
     }

@@ -14,7 +14,7 @@ use super::{DataArgs, SearchArgs};
 use tms_exact::error::Result;
 use tms_exact::objective::Objective;
 use tms_exact::optimize::{census_seconds, minimize_seconds, CensusOptions};
-use tms_exact::route::ClosedForm;
+use tms_exact::route::HvpRoute;
 use tms_exact::tolerance;
 use tms_exact::verify::{verify_instances, Report};
 
@@ -71,8 +71,8 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     let mut seen: Vec<&Objective> = Vec::new();
     for (model, obj) in &models {
         if !seen.contains(&obj) {
-            // The closed form refuses what it cannot hold (memory) before any estimate of time.
-            ClosedForm::new(obj.clone())?;
+            // A route refuses what it cannot hold (memory) before any estimate of time.
+            HvpRoute::select(obj, shape)?;
             let copts = CensusOptions::new(shape.n, shape.m)?
                 .with_untied(!shape.tied)
                 .with_search(vopts.clone());

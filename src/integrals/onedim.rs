@@ -1055,12 +1055,16 @@ impl<'a> Fourier<'a> {
         while chosen > 0 && nodes_for(chosen) > req.max_nodes {
             chosen -= 1;
         }
+        // The majorant's node count is the most spent; the sum usually stops far earlier, when
+        // the truncation estimate from its own partial sums meets the target.
         let k_max = nodes_for(chosen).max(1);
-        self.sum(k_max, chosen, &tails, req.gradient)
+        self.sum(k_max, &tails, req)
     }
 
-    /// The trapezoidal sum over nodes 0..=k_max, with the errors of grid point `l`.
-    fn sum(&self, k_max: usize, l: usize, tails: &Tails, gradient: bool) -> FourierResult {
+    /// The trapezoidal sum over nodes 0..=K, where K ≤ `k_max` is the first checkpoint at which
+    /// the truncation error (see [`Truncation`]) meets the request's targets.
+    fn sum(&self, k_max: usize, tails: &Tails, req: &Request) -> FourierResult {
+        let gradient = req.gradient;
         let no = self.others.len();
         let n_members = no + usize::from(self.own.is_some());
         let eps = f64::EPSILON;
@@ -1085,6 +1089,9 @@ impl<'a> Fourier<'a> {
         let steps: Vec<C> = phis.iter().map(|&ph| C::from_polar(1.0, ph)).collect();
         let e_sigma_b = (self.sigma * b).exp();
         let mut rot = vec![C::new(1.0, 0.0); all.len()];
+        let mut trunc = Truncation::default();
+        let mut next_check = FIRST_CHECK;
+        let mut used = k_max;
         for kk in 0..=k_max {
             let t = kk as f64 * self.h;
             let z = C::new(self.sigma, t);
@@ -1164,34 +1171,181 @@ impl<'a> Fourier<'a> {
                     }
                 }
             }
+            if kk + 1 == next_check || kk == k_max {
+                trunc.record(kk + 1, &acc, &acc_o);
+                if kk == k_max || trunc.meets(self, tails, req, kk as f64 * self.h) {
+                    used = kk;
+                    break;
+                }
+                next_check = ((next_check as f64 * CHECK_RATIO) as usize).max(next_check + 1);
+            }
         }
+        let t_end = used as f64 * self.h;
+        let tr = trunc.errors(self, tails, t_end);
+        let k_max = used;
         let al = &self.alias;
-        let ef_hi = acc[1].max(0.0) + tails.ef[l] + al[1] + rnd[1];
-        let a_hi = acc[0].max(0.0) + tails.a[l] + al[2] + rnd[0];
+        let ef_hi = acc[1].max(0.0) + tr.ef + al[1] + rnd[1];
+        let a_hi = acc[0].max(0.0) + tr.a + al[2] + rnd[0];
         let pt = self.perturbation.bounds(ef_hi, a_hi);
         let ve = |slot: usize, tail: f64, alias: f64| (acc[slot], tail + alias + rnd[slot]);
         let mut res = FourierResult {
-            a: ve(0, tails.a[l], al[2] + pt[2]),
-            ef: ve(1, tails.ef[l], al[1] + pt[1]),
-            pf: ve(2, tails.pf[l], al[0] + pt[0]),
+            a: ve(0, tr.a, al[2] + pt[2]),
+            ef: ve(1, tr.ef, al[1] + pt[1]),
+            pf: ve(2, tr.pf, al[0] + pt[0]),
             nodes: k_max + 1,
             ..FourierResult::default()
         };
         if self.own.is_some() {
-            res.own_xf = ve(3, tails.xb[l], al[1] + pt[1]);
-            res.own_xh = ve(4, tails.xh[l], al[0] + pt[0]);
-            res.own_xxh = ve(5, tails.xxh[l], al[0] + pt[0]);
+            res.own_xf = ve(3, tr.xb, al[1] + pt[1]);
+            res.own_xh = ve(4, tr.xh, al[0] + pt[0]);
+            res.own_xxh = ve(5, tr.xxh, al[0] + pt[0]);
         }
         if gradient {
             res.others = (0..no)
                 .map(|k| OtherResult {
-                    xf: (acc_o[k][0], tails.g_xf[k][l] + al[1] + pt[1] + rnd_o[k][0]),
-                    xh: (acc_o[k][1], tails.g_xh[k][l] + al[0] + pt[0] + rnd_o[k][1]),
-                    xxh: (acc_o[k][2], tails.g_xxh[k][l] + al[0] + pt[0] + rnd_o[k][2]),
+                    xf: (acc_o[k][0], tr.g[k][0] + al[1] + pt[1] + rnd_o[k][0]),
+                    xh: (acc_o[k][1], tr.g[k][1] + al[0] + pt[0] + rnd_o[k][1]),
+                    xxh: (acc_o[k][2], tr.g[k][2] + al[0] + pt[0] + rnd_o[k][2]),
                 })
                 .collect();
         }
         res
+    }
+}
+
+/// Checkpoints of the trapezoidal sum: the first after this many nodes, then every time the
+/// count has grown by [`CHECK_RATIO`].
+const FIRST_CHECK: usize = 48;
+const CHECK_RATIO: f64 = 1.2;
+/// The truncation estimate is this multiple of how far the partial sums moved over the last
+/// half of the nodes.
+const TRUNCATION_SAFETY: f64 = 8.0;
+/// Checkpoints needed in that last half before the estimate is trusted.
+const MIN_WINDOW: usize = 3;
+
+/// Truncation errors of the trapezoidal sum at its last checkpoint.
+///
+/// # Formula
+/// For each moment the error of stopping at height T is taken as the smaller of two numbers:
+/// the majorant's `∫_T^∞ B/π` (a bound, usually ~1000× pessimistic: it ignores the
+/// oscillation that makes the tail cancel) and the estimate
+/// `TRUNCATION_SAFETY · max_{K/2 ≤ K_j < K} |S_{K_j} − S_K|` from the partial sums `S` at the
+/// checkpoints `K_j` (the tail of a sum whose terms decay like t^{−m}, m ≥ 2, is at most its
+/// last half's movement; oscillating terms move the partial sums by about the tail's size).
+/// The estimate needs [`MIN_WINDOW`] checkpoints in the last half.
+#[derive(Debug, Default)]
+struct Truncation {
+    /// Node counts and the sums there: the six own/scalar moments, then 3 per other member.
+    checks: Vec<(usize, [f64; 6], Vec<[f64; 3]>)>,
+}
+
+/// Truncation error per moment (slots as in [`FourierResult`]).
+#[derive(Debug, Default)]
+struct TruncErrors {
+    a: f64,
+    ef: f64,
+    pf: f64,
+    xb: f64,
+    xh: f64,
+    xxh: f64,
+    g: Vec<[f64; 3]>,
+}
+
+impl Truncation {
+    fn record(&mut self, nodes: usize, acc: &[f64; 6], acc_o: &[[f64; 3]]) {
+        self.checks.push((nodes, *acc, acc_o.to_vec()));
+    }
+
+    /// Checkpoints in the last half before the newest.
+    fn window(&self) -> &[(usize, [f64; 6], Vec<[f64; 3]>)] {
+        let Some((k, _, _)) = self.checks.last() else {
+            return &[];
+        };
+        let last = self.checks.len() - 1;
+        let first = self.checks[..last]
+            .iter()
+            .position(|(kj, _, _)| 2 * kj >= *k)
+            .unwrap_or(last);
+        &self.checks[first..last]
+    }
+
+    /// The majorant's tail at height `t` (a grid point at or below `t`; infinite below the
+    /// grid).
+    fn bound(ts: &[f64], tail: &[f64], t: f64) -> f64 {
+        match ts.iter().rposition(|&tl| tl <= t) {
+            Some(l) => tail[l],
+            None => f64::INFINITY,
+        }
+    }
+
+    fn errors(&self, f: &Fourier, tails: &Tails, t: f64) -> TruncErrors {
+        let window = self.window();
+        let trusted = window.len() >= MIN_WINDOW;
+        let (_, last, last_o) = self.checks.last().expect("a checkpoint was recorded");
+        let est = |get: &dyn Fn(&[f64; 6], &[[f64; 3]]) -> f64| -> f64 {
+            if !trusted {
+                return f64::INFINITY;
+            }
+            let now = get(last, last_o);
+            TRUNCATION_SAFETY
+                * window
+                    .iter()
+                    .map(|(_, a, o)| (get(a, o) - now).abs())
+                    .fold(0.0, f64::max)
+        };
+        let ts = &tails.ts;
+        let pick = |slot: usize, tail: &[f64]| {
+            est(&|a: &[f64; 6], _: &[[f64; 3]]| a[slot]).min(Self::bound(ts, tail, t))
+        };
+        let g = (0..last_o.len())
+            .map(|k| {
+                let gk = |j: usize, tail: &[f64]| {
+                    est(&|_: &[f64; 6], o: &[[f64; 3]]| o[k][j]).min(Self::bound(ts, tail, t))
+                };
+                if tails.g_xf.len() > k {
+                    [
+                        gk(0, &tails.g_xf[k]),
+                        gk(1, &tails.g_xh[k]),
+                        gk(2, &tails.g_xxh[k]),
+                    ]
+                } else {
+                    [f64::INFINITY; 3]
+                }
+            })
+            .collect();
+        let xb = if f.own.is_some() {
+            pick(3, &tails.xb)
+        } else {
+            0.0
+        };
+        TruncErrors {
+            a: pick(0, &tails.a),
+            ef: pick(1, &tails.ef),
+            pf: pick(2, &tails.pf),
+            xb,
+            xh: pick(4, &tails.xh),
+            xxh: pick(5, &tails.xxh),
+            g,
+        }
+    }
+
+    /// Whether the truncation errors at height `t` meet the request's targets.
+    fn meets(&self, f: &Fourier, tails: &Tails, req: &Request, t: f64) -> bool {
+        let e = self.errors(f, tails, t);
+        let xb = if f.own.is_some() {
+            e.xb
+        } else {
+            f.out.p[f.out.own] / 2.0 * e.ef
+        };
+        let ok_loss = req.coef_a * e.a + req.coef_xb * xb <= 0.5 * req.target;
+        let ok_grad = !req.gradient
+            || !req.grad_target.is_finite()
+            || e.g
+                .iter()
+                .flatten()
+                .chain([e.ef, e.pf, e.xh, e.xxh].iter())
+                .all(|v| *v <= 0.5 * req.grad_target);
+        ok_loss && ok_grad
     }
 }
 

@@ -12,7 +12,7 @@ use crate::geometry::{geometry, Geometry};
 use crate::model::Model;
 use crate::objective::Objective;
 use crate::progress::{Progress, Silent};
-use crate::route::{ClosedForm, RouteHessian};
+use crate::route::{HvpRoute, Route, RouteHvp};
 use crate::shape::Shape;
 use crate::tolerance;
 use nalgebra::{DMatrix, DVector};
@@ -201,21 +201,31 @@ pub fn start_model(shape: Shape, seed: u64, k: usize) -> Result<Model> {
     }
 }
 
-/// Rough wall-clock seconds of one local minimisation of a model of `shape` (closed form).
+/// Rough wall-clock seconds of one local minimisation of a model of `shape` through the route
+/// [`HvpRoute::select`] picks.
 ///
 /// # Formula
-/// `S · (4e-6 + 2.3e-9 · N²)` seconds, with `S` the closed form's cost in states
+/// Closed form: `S · (4e-6 + 2.3e-9 · N²)` seconds, with `S` the closed form's cost in states
 /// ([`ClosedForm::states`]) and N parameters (the N² term is the exact Hessians, one
 /// dual-number sweep per parameter). Fitted on the 2-core development machine to one start at
 /// (5, 2): 4.5 ms, (8, 3): 0.28 s, (10, 3): 2.5 s and (12, 4): 78 s; within a factor of 2 of
-/// each. Infinite when the closed form refuses the objective.
+/// each. One-dimensional route: [`ONEDIM_EVALUATIONS`] loss-and-gradient evaluations (L-BFGS,
+/// Newton–CG and Lanczos, each product two to four gradients) at its cost estimate.
+/// Infinite when neither route accepts the objective.
 pub fn minimize_seconds(obj: &Objective, shape: Shape) -> f64 {
     let params = shape.num_params() as f64;
-    match ClosedForm::new(obj.clone()) {
-        Ok(c) => c.states() * (4e-6 + 2.3e-9 * params * params),
+    match HvpRoute::select(obj, shape) {
+        Ok(HvpRoute::Closed(c)) => c.states() * (4e-6 + 2.3e-9 * params * params),
+        Ok(r) => r
+            .cost(shape)
+            .map_or(f64::INFINITY, |c| ONEDIM_EVALUATIONS * c.seconds),
         Err(_) => f64::INFINITY,
     }
 }
+
+/// Loss-and-gradient evaluations one minimisation through the one-dimensional route takes
+/// (about 300 for L-BFGS, 400 for Newton–CG's products, 500 for Lanczos's).
+const ONEDIM_EVALUATIONS: f64 = 1200.0;
 
 /// Whether one evaluation already uses every core (then starts effectively run one by one).
 fn parallel_outputs(obj: &Objective) -> bool {
@@ -236,11 +246,11 @@ pub fn census_seconds(obj: &Objective, opts: &CensusOptions) -> f64 {
 /// Runs the census with the closed form: `restarts` seeded starts, minimised in parallel,
 /// merged modulo symmetry.
 pub fn census(obj: &Objective, opts: &CensusOptions) -> Result<Census> {
-    census_with(&ClosedForm::new(obj.clone())?, opts, &Silent)
+    census_with(&HvpRoute::select(obj, opts.shape)?, opts, &Silent)
 }
 
 /// [`census`] through any route with a Hessian, reporting the starts done to `progress`.
-pub fn census_with<R: RouteHessian + Clone + Sync>(
+pub fn census_with<R: RouteHvp + Clone + Sync>(
     route: &R,
     opts: &CensusOptions,
     progress: &dyn Progress,
@@ -272,7 +282,7 @@ pub fn census_with<R: RouteHessian + Clone + Sync>(
     let mut unconverged = 0;
     for r in results {
         let lm = r?;
-        if lm.grad_norm > tolerance::CENSUS_GRAD * lm.scale {
+        if lm.grad_norm > tolerance::CENSUS_GRAD * lm.scale + lm.grad_error {
             unconverged += 1;
             continue;
         }

@@ -107,9 +107,9 @@ fn orthonormal_basis(vectors: &[DVector<f64>], tol: f64) -> Vec<DVector<f64>> {
     basis
 }
 
-/// Spectrum of the Hessian `h` over the free parameters `free` (indices into `full`), with the
-/// symmetry directions that keep the fixed parameters fixed separated.
-pub fn spectrum(h: &DMatrix<f64>, full: &[f64], free: &[usize], shape: Shape) -> Spectrum {
+/// Orthonormal basis (over the free parameters `free`, indices into `full`) of the symmetry
+/// directions that keep the fixed parameters fixed.
+pub fn symmetry_basis(full: &[f64], free: &[usize], shape: Shape) -> Vec<DVector<f64>> {
     let nf = free.len();
     let scale = full.iter().fold(1.0f64, |a, v| a.max(v.abs()));
     let mut is_free = vec![false; full.len()];
@@ -130,7 +130,23 @@ pub fn spectrum(h: &DMatrix<f64>, full: &[f64], free: &[usize], shape: Shape) ->
         })
         .map(|t| DVector::from_iterator(nf, free.iter().map(|&k| t[k])))
         .collect();
-    let sym = orthonormal_basis(&tangents, tolerance::SYMMETRY_BASIS_REL * scale);
+    orthonormal_basis(&tangents, tolerance::SYMMETRY_BASIS_REL * scale)
+}
+
+/// The kind of a critical point from its lowest curvature off the symmetry orbit.
+pub fn kind_of(lowest: Option<f64>, zero_tolerance: f64) -> Kind {
+    match lowest {
+        Some(l) if l < -zero_tolerance => Kind::Saddle,
+        Some(l) if l <= zero_tolerance => Kind::Degenerate,
+        _ => Kind::StrictMinimum,
+    }
+}
+
+/// Spectrum of the Hessian `h` over the free parameters `free` (indices into `full`), with the
+/// symmetry directions that keep the fixed parameters fixed separated.
+pub fn spectrum(h: &DMatrix<f64>, full: &[f64], free: &[usize], shape: Shape) -> Spectrum {
+    let nf = free.len();
+    let sym = symmetry_basis(full, free, shape);
     // Complement: orthonormalise the coordinate axes against the symmetry basis.
     let mut all = sym.clone();
     let axes: Vec<DVector<f64>> = (0..nf)
@@ -176,11 +192,7 @@ pub fn spectrum(h: &DMatrix<f64>, full: &[f64], free: &[usize], shape: Shape) ->
         .fold(0.0, f64::max);
     let hscale = eigenvalues.iter().fold(1.0f64, |a, v| a.max(v.abs()));
     let zero_tolerance = ZERO_EIGENVALUE_REL * hscale;
-    let kind = match eigenvalues.first() {
-        Some(&l) if l < -zero_tolerance => Kind::Saddle,
-        Some(&l) if l <= zero_tolerance => Kind::Degenerate,
-        _ => Kind::StrictMinimum,
-    };
+    let kind = kind_of(eigenvalues.first().copied(), zero_tolerance);
     Spectrum {
         eigenvalues,
         symmetry_modes: sym.len(),

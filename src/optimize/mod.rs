@@ -1,5 +1,5 @@
 //! Exact minimisation of the loss (the only module that uses argmin), generic over the route:
-//! any [`RouteHessian`] can be minimised, its critical points classified and censused.
+//! any [`RouteHvp`] (every [`crate::route::RouteHessian`], and the one-dimensional route) can be minimised, its critical points classified and censused.
 //!
 //! [`minimize_local`] runs L-BFGS with a More–Thuente line search ([`lbfgs`]) and polishes
 //! with a trust-region Newton method on the exact Hessian ([`polish`]) until ‖∇L‖ reaches
@@ -10,8 +10,11 @@
 pub mod census;
 pub mod classify;
 pub mod descent;
+pub mod hessian_free;
+
 pub mod lbfgs;
 pub mod newton;
+
 pub mod polish;
 pub mod problem;
 pub mod root;
@@ -21,7 +24,7 @@ use nalgebra::DVector;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::objective::Objective;
-use crate::route::{ClosedForm, RouteHessian};
+use crate::route::{ClosedForm, RouteHvp};
 use classify::Spectrum;
 use problem::LossProblem;
 
@@ -167,13 +170,16 @@ pub struct LocalMinimum {
     /// The loss's scale ([`Objective::scale`]); tolerances on `loss`, `grad_norm` and
     /// the eigenvalues are relative to it.
     pub scale: f64,
+    /// Bound on the error of `grad_norm` from the route's gradient error (0 for routes whose
+    /// gradient is exact up to rounding); criticality is not claimed more finely than this.
+    pub grad_error: f64,
 }
 
 impl LocalMinimum {
     /// True when the gradient is small enough, relative to the loss's scale, for the point to
     /// count as critical ([`crate::tolerance::CRITICAL_GRAD`]).
     pub fn is_critical(&self) -> bool {
-        self.grad_norm <= crate::tolerance::CRITICAL_GRAD * self.scale
+        self.grad_norm <= crate::tolerance::CRITICAL_GRAD * self.scale + self.grad_error
     }
 
     /// What the point is, as tables and JSON name it: `not_critical` whenever the gradient is
@@ -202,7 +208,7 @@ pub fn minimize_local(
 }
 
 /// [`minimize_local`] through any route with a Hessian.
-pub fn minimize_local_with<R: RouteHessian + Clone>(
+pub fn minimize_local_with<R: RouteHvp + Clone>(
     route: R,
     start: &Model,
     opts: &MinimizeOptions,
@@ -211,13 +217,18 @@ pub fn minimize_local_with<R: RouteHessian + Clone>(
     let problem = LossProblem::new(route, &start, free)?;
     let x0 = problem.restrict(&start.to_vec());
     let (problem, x, it1) = lbfgs::run(problem, x0, &opts.lbfgs);
+    if !problem.has_direct_hessian() {
+        // Products only (large n): Newton–CG instead of the trust region on the Hessian.
+        let (x, it2) = hessian_free::polish(&problem, x, opts.polish_tol, opts.polish_iters);
+        return finish(&problem, &start, x.as_slice(), (it1, it2));
+    }
     let (problem, x, it2) = polish::run(problem, x, opts.polish_tol, opts.polish_iters);
     let (x, it3) = newton::run(&problem, x, opts.polish_tol, NEWTON_STEPS);
     finish(&problem, &start, x.as_slice(), (it1, it2 + it3 as u64))
 }
 
 /// Evaluates and classifies the point `x` of `problem` without moving it.
-fn finish<R: RouteHessian + Clone>(
+fn finish<R: RouteHvp + Clone>(
     problem: &LossProblem<R>,
     like: &Model,
     x: &[f64],
@@ -225,7 +236,12 @@ fn finish<R: RouteHessian + Clone>(
 ) -> Result<LocalMinimum> {
     let scale = problem.scale();
     let (loss, g) = problem.loss_grad(x);
-    let (loss, grad_norm) = (loss * scale, crate::numeric::norm(&g) * scale);
+    let (mut loss, grad_norm) = (loss * scale, crate::numeric::norm(&g) * scale);
+    let grad_error = hessian_free::gradient_floor(problem, x) * scale;
+    if !problem.has_direct_hessian() {
+        // Inner loops may accept looser evaluations; the reported loss is checked.
+        loss = problem.checked_loss(x)?;
+    }
     let full = problem.expand(x);
     if !(loss.is_finite() && grad_norm.is_finite()) || full.iter().any(|v| !v.is_finite()) {
         return Err(Error::Numerical(format!(
@@ -236,13 +252,17 @@ fn finish<R: RouteHessian + Clone>(
     let model = like.from_vec_like(&full)?;
     // Classified on the normalised problem (curvatures relative to the loss's scale), then
     // reported in the loss's units.
-    let h = problem.hessian_free(x);
-    if h.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical(
-            "the Hessian at the point reached is not finite".into(),
-        ));
-    }
-    let mut spectrum = classify::spectrum(&h, &full, problem.free(), problem.shape());
+    let mut spectrum = if problem.has_direct_hessian() {
+        let h = problem.hessian_free(x);
+        if h.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Numerical(
+                "the Hessian at the point reached is not finite".into(),
+            ));
+        }
+        classify::spectrum(&h, &full, problem.free(), problem.shape())
+    } else {
+        hessian_free::spectrum(problem, x, &full)?
+    };
     spectrum.eigenvalues.iter_mut().for_each(|l| *l *= scale);
     spectrum.symmetry_curvature *= scale;
     spectrum.zero_tolerance *= scale;
@@ -253,6 +273,7 @@ fn finish<R: RouteHessian + Clone>(
         spectrum,
         iterations,
         scale,
+        grad_error,
     })
 }
 
@@ -262,7 +283,7 @@ pub fn inspect(obj: &Objective, model: &Model, opts: &MinimizeOptions) -> Result
 }
 
 /// [`inspect`] through any route with a Hessian.
-pub fn inspect_with<R: RouteHessian + Clone>(
+pub fn inspect_with<R: RouteHvp + Clone>(
     route: R,
     model: &Model,
     opts: &MinimizeOptions,

@@ -9,14 +9,14 @@
 use nalgebra::{DVector, SymmetricEigen};
 
 use super::problem::LossProblem;
-use crate::route::RouteHessian;
+use crate::route::RouteHvp;
 
 use crate::tolerance::{
     NEWTON_ROUNDING_ABS as ROUNDING_ABS, NEWTON_ROUNDING_REL as ROUNDING_REL, PINV_REL,
 };
 
 /// Runs at most `max_steps` Newton steps; returns the point with the smallest gradient.
-pub fn run<R: RouteHessian + Clone>(
+pub fn run<R: RouteHvp + Clone>(
     problem: &LossProblem<R>,
     x0: DVector<f64>,
     grad_tol: f64,

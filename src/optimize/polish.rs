@@ -6,14 +6,14 @@ use argmin::solver::trustregion::{Steihaug, TrustRegion};
 use nalgebra::DVector;
 
 use super::problem::{norm, run_chunk, LossProblem};
-use crate::route::RouteHessian;
+use crate::route::RouteHvp;
 
 /// Trust-region iterations per chunk (argmin's trust region never declares convergence
 /// itself, so the gradient is checked between chunks).
 const CHUNK: u64 = 4;
 
 /// Polishes `x` until ‖∇L‖ ≤ `grad_tol`, no further progress, or `max_iters`.
-pub fn run<R: RouteHessian + Clone>(
+pub fn run<R: RouteHvp + Clone>(
     problem: LossProblem<R>,
     x0: DVector<f64>,
     grad_tol: f64,

@@ -3,7 +3,7 @@
 //! Some parameters can be held fixed (the bias at 0 in McGrath's setting, or chosen entries);
 //! the problem maps the free vector into the full [`Model::to_vec`] layout and back. It is
 //! generic over the route: argmin's `CostFunction` and `Gradient` need [`RouteGradient`], its
-//! `Hessian` (and the classification of critical points) [`RouteHessian`].
+//! `Hessian` (and the classification of critical points) [`RouteHvp`].
 //!
 //! The problem is the loss divided by its scale ([`Objective::scale`], the largest importance
 //! weight), so every tolerance of the solvers is relative to the loss's scale: a uniform factor
@@ -19,7 +19,7 @@ use argmin::core::{
 use nalgebra::{DMatrix, DVector};
 
 use crate::model::Model;
-use crate::route::{RouteGradient, RouteHessian};
+use crate::route::{RouteGradient, RouteHvp};
 use crate::shape::Shape;
 use crate::Result;
 
@@ -129,15 +129,57 @@ impl<R: RouteGradient + Clone> LossProblem<R> {
     }
 }
 
-impl<R: RouteHessian + Clone> LossProblem<R> {
-    /// The Hessian restricted to the free parameters, divided by [`LossProblem::scale`].
+impl<R: RouteHvp + Clone> LossProblem<R> {
+    /// Whether the route gives the whole Hessian (else only Hessian-vector products).
+    pub fn has_direct_hessian(&self) -> bool {
+        let guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
+        guard.route.has_direct_hessian()
+    }
+
+    /// The Hessian restricted to the free parameters, divided by [`LossProblem::scale`]; NaN
+    /// entries when the route gives Hessian-vector products only.
     pub fn hessian_free(&self, x: &[f64]) -> DMatrix<f64> {
         let full = self.expand(x);
         let mut guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
-        let h = guard.route.hessian_flat(self.shape, &full);
-        DMatrix::from_fn(self.free.len(), self.free.len(), |r, c| {
-            h[(self.free[r], self.free[c])] / self.scale
-        })
+        let nf = self.free.len();
+        match guard.route.direct_hessian(self.shape, &full) {
+            Some(h) => {
+                DMatrix::from_fn(nf, nf, |r, c| h[(self.free[r], self.free[c])] / self.scale)
+            }
+            None => DMatrix::from_element(nf, nf, f64::NAN),
+        }
+    }
+
+    /// `H v` over the free parameters (divided by [`LossProblem::scale`]) and the route's
+    /// estimate of its largest entry error (same units).
+    pub fn hvp_free(&self, x: &[f64], v: &[f64]) -> (Vec<f64>, f64) {
+        let full = self.expand(x);
+        let mut dir = vec![0.0; full.len()];
+        for (&k, &vi) in self.free.iter().zip(v) {
+            dir[k] = vi;
+        }
+        let mut out = vec![0.0; full.len()];
+        let mut guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
+        let err = guard.route.hvp_flat(self.shape, &full, &dir, &mut out);
+        let hv = self.free.iter().map(|&k| out[k] / self.scale).collect();
+        (hv, err / self.scale)
+    }
+
+    /// The loss at `x` from the route's checked evaluation ([`crate::route::Route::evaluate`]:
+    /// it fails rather than report a loss that misses the route's accuracy), in the loss's
+    /// units.
+    pub fn checked_loss(&self, x: &[f64]) -> Result<f64> {
+        let full = self.expand(x);
+        let model = Model::from_flat(self.shape, &full)?;
+        let mut guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(guard.route.evaluate(&model)?.loss)
+    }
+
+    /// The route's error bound on each gradient entry of the last evaluation, divided by
+    /// [`LossProblem::scale`].
+    pub fn gradient_error(&self) -> f64 {
+        let guard = self.eval.lock().unwrap_or_else(|e| e.into_inner());
+        guard.route.gradient_error() / self.scale
     }
 }
 
@@ -167,12 +209,19 @@ impl<R: RouteGradient + Clone> Gradient for LossProblem<R> {
     }
 }
 
-impl<R: RouteHessian + Clone> Hessian for LossProblem<R> {
+impl<R: RouteHvp + Clone> Hessian for LossProblem<R> {
     type Param = DVector<f64>;
     type Hessian = DMatrix<f64>;
     fn hessian(&self, p: &Self::Param) -> std::result::Result<DMatrix<f64>, ArgminError> {
         finite_or_err(p)?;
-        Ok(self.hessian_free(p.as_slice()))
+        let h = self.hessian_free(p.as_slice());
+        if h.iter().all(|v| v.is_finite()) {
+            Ok(h)
+        } else {
+            Err(argmin::core::Error::msg(
+                "the Hessian is not available or not finite",
+            ))
+        }
     }
 }
 

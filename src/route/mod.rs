@@ -19,6 +19,7 @@
 //! one [`Method`] variant, and one arm in [`select`].
 
 pub mod closed;
+pub mod hvp;
 pub mod montecarlo;
 pub mod onedim;
 pub mod quadrature;
@@ -36,6 +37,7 @@ use crate::shape::Shape;
 use crate::tolerance;
 
 pub use closed::ClosedForm;
+pub use hvp::HvpRoute;
 pub use montecarlo::MonteCarlo;
 pub use quadrature::Quadrature;
 pub use rational::{ExactLoss, ExactRational};
@@ -196,6 +198,46 @@ pub trait RouteGradient: Route {
 pub trait RouteHessian: RouteGradient {
     /// The (symmetric) Hessian at the flat parameters `params` of `shape`. No validation.
     fn hessian_flat(&mut self, shape: Shape, params: &[f64]) -> DMatrix<f64>;
+}
+
+/// A route that gives Hessian-vector products: what Newton–CG and Lanczos need at sizes where
+/// the whole Hessian is not worth forming. Every [`RouteHessian`] has them (as `H·v`) and also
+/// hands over its whole matrix ([`RouteHvp::direct_hessian`]); the one-dimensional route gives
+/// products only.
+pub trait RouteHvp: RouteGradient {
+    /// Whether [`RouteHvp::direct_hessian`] gives the whole Hessian (then the small-model path:
+    /// exact Hessian, trust-region polish and a full eigen-decomposition, is used).
+    fn has_direct_hessian(&self) -> bool;
+
+    /// The whole Hessian at `params` when the route computes it directly.
+    fn direct_hessian(&mut self, shape: Shape, params: &[f64]) -> Option<DMatrix<f64>>;
+
+    /// `out = H v` at the flat parameters `params`; returns an estimate of the largest absolute
+    /// error of an entry of `out` (non-finite when the products could not be computed).
+    fn hvp_flat(&mut self, shape: Shape, params: &[f64], v: &[f64], out: &mut [f64]) -> f64;
+
+    /// A bound on the absolute error of each entry of the gradient of the last
+    /// [`RouteGradient::loss_grad_flat`] call (0 when the gradient is exact up to rounding).
+    fn gradient_error(&self) -> f64 {
+        0.0
+    }
+}
+
+impl<T: RouteHessian> RouteHvp for T {
+    fn has_direct_hessian(&self) -> bool {
+        true
+    }
+
+    fn direct_hessian(&mut self, shape: Shape, params: &[f64]) -> Option<DMatrix<f64>> {
+        Some(self.hessian_flat(shape, params))
+    }
+
+    fn hvp_flat(&mut self, shape: Shape, params: &[f64], v: &[f64], out: &mut [f64]) -> f64 {
+        let h = self.hessian_flat(shape, params);
+        let hv = h * DVector::from_column_slice(v);
+        out.copy_from_slice(hv.as_slice());
+        0.0
+    }
 }
 
 /// Which route computes a loss.

@@ -1,0 +1,176 @@
+//! The Hessian-free path (issue 12): the one-dimensional route's Hessian-vector products
+//! against the closed form's exact Hessian, and minimisation/classification through
+//! Newton–CG and Lanczos against the closed-form path on models small enough for both.
+
+mod common;
+
+use common::{build, config, Dist, Regime};
+use nalgebra::DVector;
+use proptest::prelude::*;
+use tms_exact::data::{Data, PerFeature};
+use tms_exact::model::Activation;
+use tms_exact::objective::Objective;
+use tms_exact::optimize::{census::start_model, minimize_local_with, Kind, MinimizeOptions};
+use tms_exact::route::onedim::OneDim;
+use tms_exact::route::{ClosedForm, HvpRoute, RouteHessian, RouteHvp};
+use tms_exact::shape::Shape;
+
+const ACTS: [Activation; 3] = [
+    Activation::Relu,
+    Activation::LeakyRelu { alpha: 0.1 },
+    Activation::Linear,
+];
+
+proptest! {
+    #![proptest_config(config(24, 0x4856_5031))]
+
+    /// `H v` by the one-dimensional route's differences equals the closed form's exact
+    /// Hessian times v within the reported estimate, which is itself small.
+    #[test]
+    fn products_match_the_exact_hessian(
+        n in 2usize..=5,
+        m in 1usize..=3,
+        tied in any::<bool>(),
+        a in 0usize..3,
+        smooth in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        // Random and nearly orthogonal models (kinks exactly on a bias make H undefined).
+        let regime = if smooth { Regime::Random } else { Regime::NearlyOrthogonal };
+        let spec = common::Spec {
+            n, m, tied, act: ACTS[a], dist: Dist::Independent,
+            reduction: tms_exact::objective::Reduction::Sum, regime, seed,
+        };
+        let (model, obj) = build(&spec);
+        let shape = model.shape();
+        let params = model.to_vec();
+        let h = ClosedForm::new(obj.clone()).unwrap().hessian_flat(shape, &params);
+        let v: Vec<f64> = (0..params.len())
+            .map(|k| ((k as u64 * 2654435761 + seed) % 17) as f64 / 8.0 - 1.0)
+            .collect();
+        let exact = &h * DVector::from_column_slice(&v);
+        let mut route = OneDim::new(obj.clone(), 1e-10).unwrap();
+        let mut out = vec![0.0; params.len()];
+        let est = route.hvp_flat(shape, &params, &v, &mut out);
+        prop_assert!(est.is_finite());
+        let scale = exact.amax().max(1e-300);
+        let worst = out.iter().zip(exact.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        // The estimate covers the true error (up to the closed form's own rounding) …
+        prop_assert!(worst <= est + 1e-10 * scale, "error {worst:e} > estimate {est:e}");
+        // … and is useful: products to ~1e-4 of the Hessian's scale.
+        prop_assert!(est <= 1e-4 * scale.max(1.0), "estimate {est:e} (scale {scale:e})");
+    }
+}
+
+fn objective(n: usize, density: f64) -> Objective {
+    Objective::new(
+        Data::new(n)
+            .unwrap()
+            .with_density(&PerFeature::Constant(density))
+            .unwrap()
+            .with_importance(&PerFeature::Decay(0.7))
+            .unwrap(),
+    )
+}
+
+/// Newton–CG and Lanczos through the one-dimensional route reach the closed-form path's
+/// minimum with the same kind, and its lowest curvatures.
+#[test]
+fn hessian_free_minimisation_matches_the_closed_form_path() {
+    for &(n, m, density, k) in &[(4, 2, 0.1, 0), (5, 2, 0.3, 1), (3, 2, 1.0, 2)] {
+        let obj = objective(n, density);
+        let start = start_model(Shape::new(n, m, true), 3, k).unwrap();
+        let opts = MinimizeOptions::new();
+        let closed =
+            minimize_local_with(ClosedForm::new(obj.clone()).unwrap(), &start, &opts).unwrap();
+        let route = OneDim::new(obj.clone(), 1e-10).unwrap();
+        assert!(!route.has_direct_hessian());
+        let free = minimize_local_with(route, &start, &opts).unwrap();
+        let rel = (free.loss - closed.loss).abs() / closed.loss;
+        assert!(
+            rel < 1e-9,
+            "({n},{m}) losses {} vs {}",
+            free.loss,
+            closed.loss
+        );
+        assert!(
+            free.is_critical(),
+            "‖∇L‖ {} (floor {})",
+            free.grad_norm,
+            free.grad_error
+        );
+        assert_eq!(free.spectrum.kind, closed.spectrum.kind, "({n},{m})");
+        assert_eq!(free.spectrum.symmetry_modes, closed.spectrum.symmetry_modes);
+        // Lanczos's lowest eigenvalues are the lowest of the full spectrum.
+        for (a, b) in free
+            .spectrum
+            .eigenvalues
+            .iter()
+            .zip(&closed.spectrum.eigenvalues)
+        {
+            let s = closed
+                .spectrum
+                .eigenvalues
+                .iter()
+                .fold(1.0f64, |x, y| x.max(y.abs()));
+            assert!(
+                (a - b).abs() <= free.spectrum.zero_tolerance + 1e-6 * s,
+                "({n},{m}) eigenvalue {a} vs {b} (zero tolerance {})",
+                free.spectrum.zero_tolerance
+            );
+        }
+        // Verdicts never contradict the numbers: a strict minimum has its lowest curvature
+        // above the stated zero tolerance.
+        if free.spectrum.kind == Kind::StrictMinimum {
+            assert!(free.spectrum.eigenvalues[0] > free.spectrum.zero_tolerance);
+        }
+    }
+}
+
+/// The automatic choice: the closed form when it accepts, the one-dimensional route at sizes
+/// it refuses (independent data), and one error naming both otherwise.
+#[test]
+fn the_route_for_minimisation_is_chosen_automatically() {
+    let small = objective(4, 0.1);
+    assert!(matches!(
+        HvpRoute::select(&small, Shape::new(4, 2, true)).unwrap(),
+        HvpRoute::Closed(_)
+    ));
+    let large = objective(20, 0.05);
+    let r = HvpRoute::select(&large, Shape::new(20, 5, true)).unwrap();
+    assert!(matches!(r, HvpRoute::OneDim(_)));
+    assert!(!r.has_direct_hessian());
+    let gelu = Objective::new(Data::new(20).unwrap()).with_activation(Activation::Gelu);
+    let e = HvpRoute::select(&gelu, Shape::new(20, 5, true))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("one-dimensional"), "{e}");
+}
+
+/// At a size only the one-dimensional route can do, the products are symmetric: vᵀ(H u) =
+/// uᵀ(H v) within the estimates (a check that needs no reference Hessian).
+#[test]
+fn products_are_symmetric_at_n_20() {
+    let obj = objective(20, 0.05);
+    let shape = Shape::new(20, 5, true);
+    let model = start_model(shape, 1, 0).unwrap();
+    let params = model.to_vec();
+    let mut route = OneDim::new(obj, 1e-10).unwrap();
+    let u: Vec<f64> = (0..params.len())
+        .map(|k| ((k * 7) % 5) as f64 - 2.0)
+        .collect();
+    let v: Vec<f64> = (0..params.len())
+        .map(|k| ((k * 3) % 7) as f64 - 3.0)
+        .collect();
+    let (mut hu, mut hv) = (vec![0.0; u.len()], vec![0.0; v.len()]);
+    let eu = route.hvp_flat(shape, &params, &u, &mut hu);
+    let ev = route.hvp_flat(shape, &params, &v, &mut hv);
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (vhu, uhv) = (dot(&v, &hu), dot(&u, &hv));
+    let norm1 = |a: &[f64]| a.iter().map(|x| x.abs()).sum::<f64>();
+    let allowed = eu * norm1(&v) + ev * norm1(&u);
+    assert!(
+        (vhu - uhv).abs() <= allowed,
+        "vᵀHu {vhu} vs uᵀHv {uhv} (allowed {allowed:e})"
+    );
+}
