@@ -40,6 +40,10 @@ use rand_distr::StandardNormal;
 use crate::error::{Error, Result};
 use crate::tolerance;
 
+/// A symmetric operator: `apply(v, out)` sets out = A v (for example a Hessian-vector
+/// product at a fixed point).
+pub type Operator<'a> = dyn FnMut(&[f64], &mut [f64]) -> Result<()> + 'a;
+
 /// Options of [`lowest_eigenvalues`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LanczosOptions {
@@ -236,7 +240,7 @@ fn ritz(alpha: &[f64], beta: &[f64], dropped: &[f64], last_beta: f64) -> (Vec<f6
 /// product ([`Error::Numerical`]), or any error `apply` returns.
 pub fn lowest_eigenvalues(
     dim: usize,
-    apply: &mut dyn FnMut(&[f64], &mut [f64]) -> Result<()>,
+    apply: &mut Operator<'_>,
     deflate: &[Vec<f64>],
     opts: &LanczosOptions,
 ) -> Result<LanczosResult> {

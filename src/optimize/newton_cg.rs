@@ -31,6 +31,9 @@ const ETA: f64 = 1e-4;
 const SHRINK: f64 = 0.25;
 const EXPAND: f64 = 0.75;
 
+/// A Hessian-vector product: `hvp(x, v, out)` sets out = ∇²L(x) v.
+pub type Hvp<'a> = dyn FnMut(&[f64], &[f64], &mut [f64]) + 'a;
+
 /// Options of [`run`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewtonCgOptions {
@@ -200,7 +203,7 @@ fn steihaug(
     gnorm: f64,
     radius: f64,
     max_cg: usize,
-    hvp: &mut dyn FnMut(&[f64], &[f64], &mut [f64]),
+    hvp: &mut Hvp<'_>,
     hvps: &mut usize,
     hscale: &mut f64,
 ) -> CgStep {
@@ -272,7 +275,7 @@ fn steihaug(
 pub fn run(
     x0: Vec<f64>,
     loss_grad: &mut dyn FnMut(&[f64], &mut [f64]) -> f64,
-    hvp: &mut dyn FnMut(&[f64], &[f64], &mut [f64]),
+    hvp: &mut Hvp<'_>,
     opts: &NewtonCgOptions,
 ) -> NewtonCgReport {
     let n = x0.len();
