@@ -194,3 +194,35 @@ pub const LANCZOS_MAX_ITERS: usize = 120;
 /// Lanczos stops when the lowest Ritz values' residuals are this fraction of the Hessian's
 /// scale (then each is within that of an eigenvalue).
 pub const LANCZOS_RESIDUAL_REL: f64 = 1e-7;
+
+// ---- Krylov methods (branch `krylov`, src/optimize/lanczos.rs, src/optimize/newton_cg.rs) ----
+
+/// Lanczos: default convergence target — a Ritz value counts as converged when its residual
+/// norm ‖A y − θ y‖ (its error bound) is at most this times the operator's scale (the largest
+/// |Ritz value| seen). 1e-10 leaves the eigenvalues well inside the ~1e-9 relative accuracy
+/// that the classification's zero test ([`ZERO_EIGENVALUE_REL`]) assumes.
+pub const LANCZOS_REL: f64 = 1e-10;
+
+/// Lanczos: the recurrence has reached an invariant subspace when the new residual's norm β is
+/// at most this times the operator's scale (below it the new direction is rounding noise);
+/// the run then restarts with a fresh random vector orthogonal to everything so far.
+pub const LANCZOS_BREAKDOWN_REL: f64 = 1e-13;
+
+/// Lanczos: a deflation vector (or a fresh start vector) counts as dependent on the ones
+/// before when its remainder after projection is at most this times its own norm.
+pub const LANCZOS_DEPENDENT_REL: f64 = 1e-10;
+
+/// Newton–CG: a CG direction has curvature pᵀHp treated as zero (and so followed to the
+/// trust-region boundary, like negative curvature) when |pᵀHp| ≤ this · ‖p‖² · ‖H‖ (the
+/// Hessian's scale as estimated from the products seen). The loss's symmetry directions are
+/// exact zero modes, so a singular Hessian is the normal case, not an exception.
+pub const NEWTON_CG_ZERO_CURVATURE: f64 = 1e-14;
+
+/// Newton–CG: a trial step whose actual or predicted loss change is at most this times |loss|
+/// is at rounding level: the ratio test is meaningless there, so the step is accepted when the
+/// gradient norm decreases (the polish can then reach the gradient's accuracy limit).
+pub const NEWTON_CG_ROUNDING_REL: f64 = 1e-15;
+
+/// Newton–CG: the run stops with no progress when the trust radius falls below this times
+/// max(1, ‖x‖) (such steps change x only at rounding level).
+pub const NEWTON_CG_MIN_RADIUS_REL: f64 = 1e-15;

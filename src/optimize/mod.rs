@@ -11,10 +11,10 @@ pub mod census;
 pub mod classify;
 pub mod descent;
 pub mod hessian_free;
-
+pub mod lanczos;
 pub mod lbfgs;
 pub mod newton;
-
+pub mod newton_cg;
 pub mod polish;
 pub mod problem;
 pub mod root;
