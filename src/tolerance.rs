@@ -180,3 +180,11 @@ pub const PHASE_START_LBFGS_GRAD: f64 = 1e-4;
 /// in density from the edge, they differ by ~1e-12 or less; a phase that turns into a third
 /// one differs by far more).
 pub const PHASE_CONTINUOUS_REL: f64 = 1e-6;
+
+// ---- Exact stationary points of McGrath's loss (issue 10, symbolic/stationary.rs) ----
+
+/// Stationary points: roots are refined to isolating intervals of width ≤ 10^−this before the
+/// exact interval checks (both partial derivatives' enclosures contain 0, the region's
+/// conditions hold on the whole box); enclosures then have width ~10⁻³⁸, far below any
+/// non-zero value the degree ≤ 6 numerators take at a false pair of roots.
+pub const STATIONARY_WIDTH_EXPONENT: u32 = 40;
