@@ -883,6 +883,7 @@ fn origin(
     ];
     let mut signs = Vec::new();
     let mut stationary = true;
+    let mut flat = false;
     for (first, lo, hi) in edges {
         let mid = (&lo + &hi) / Q::from_integer(BigInt::from(2));
         let mut p = Point::new();
@@ -899,6 +900,7 @@ fn origin(
         };
         let d = f.den();
         let diffn = f.num().sub(&d.scale(&l0));
+        flat |= diffn.is_zero();
         if d.num_terms() != 1 || diffn.is_zero() {
             signs.push(None);
             continue;
@@ -960,8 +962,14 @@ fn origin(
     } else {
         Kind::Saddle
     };
+    if flat {
+        rep.note = Some(
+            "degenerate: a neighbouring region's loss equals the origin's value identically, \
+             so the origin is no strict extremum"
+                .into(),
+        );
+    }
     let z = Coordinate::rational(Q::zero());
-    rep.degrees = vec![];
     rep.points.push(StationaryPoint {
         region: piece.regions[0].clone(),
         w1: z.clone(),
