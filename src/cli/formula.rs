@@ -575,8 +575,7 @@ fn run_minima(args: &FormulaArgs, style: Style, out: &mut dyn Write) -> Result<(
                     if z {
                         "0 (exactly)".to_string()
                     } else {
-                        v.as_ref()
-                            .map_or("not evaluable".into(), |i| interval_text(i))
+                        v.as_ref().map_or("not evaluable".into(), &interval_text)
                     }
                 };
                 text.push_str(&format!(
