@@ -226,3 +226,11 @@ pub const NEWTON_CG_ROUNDING_REL: f64 = 1e-15;
 /// Newton–CG: the run stops with no progress when the trust radius falls below this times
 /// max(1, ‖x‖) (such steps change x only at rounding level).
 pub const NEWTON_CG_MIN_RADIUS_REL: f64 = 1e-15;
+
+// ---- Exact stationary points of McGrath's loss (issue 10, symbolic/stationary.rs) ----
+
+/// Stationary points: roots are refined to isolating intervals of width ≤ 10^−this before the
+/// exact interval checks (both partial derivatives' enclosures contain 0, the region's
+/// conditions hold on the whole box); enclosures then have width ~10⁻³⁸, far below any
+/// non-zero value the degree ≤ 6 numerators take at a false pair of roots.
+pub const STATIONARY_WIDTH_EXPONENT: u32 = 40;

@@ -51,6 +51,20 @@ pub struct FormulaArgs {
     /// (McGrath's exactly solvable case)
     #[arg(long, conflicts_with_all = ["model", "weights"])]
     pub mcgrath: bool,
+    /// With --mcgrath: the stationary points of the loss at --density and --importance,
+    /// solved exactly (resultants of the stationarity equations, exact root isolation), each
+    /// classified (minimum, saddle, …)
+    #[arg(long, requires = "mcgrath")]
+    pub minima: bool,
+    /// With --minima: the density (exact: 1/10, 0.1, 1e-1)
+    #[arg(long, value_name = "S", requires = "minima")]
+    pub density: Option<String>,
+    /// With --minima: the two importances, comma-separated (exact: 1,1/2)
+    #[arg(long, value_name = "I1,I2", requires = "minima")]
+    pub importance: Option<String>,
+    /// With --minima: digits printed (every printed digit is exact)
+    #[arg(long, value_name = "N", default_value_t = 20, requires = "minima")]
+    pub digits: usize,
     /// Print LaTeX
     #[arg(long, conflicts_with = "sympy")]
     pub latex: bool,
@@ -88,6 +102,9 @@ impl FormulaArgs {
 pub fn run(args: &FormulaArgs, out: &mut dyn Write) -> Result<()> {
     let style = args.style();
     let symbols = args.symbols();
+    if args.minima {
+        return run_minima(args, style, out);
+    }
     if args.mcgrath {
         return run_mcgrath(&symbols, style, out);
     }
@@ -405,4 +422,193 @@ fn mcgrath_check(pieces: &[mcgrath::Piece], symbols: &Symbols) -> Result<String>
 
 fn q_to_f64(x: &Q) -> f64 {
     tms_exact::route::rational::to_f64(x)
+}
+
+/// Most digits `--minima` prints (each digit is exact; more cost bisection steps).
+const MAX_MINIMA_DIGITS: usize = 1000;
+
+/// `formula --mcgrath --minima`: the exact stationary points at one density and importances.
+fn run_minima(args: &FormulaArgs, style: Style, out: &mut dyn Write) -> Result<()> {
+    use super::boundary::parse_rational;
+    use tms_exact::symbolic::stationary::{stationary_points, Kind};
+    let density = parse_rational(
+        "--density",
+        args.density
+            .as_deref()
+            .ok_or_else(|| Error::invalid("--minima needs --density (e.g. 1/10)"))?,
+    )?;
+    let imp_text = args
+        .importance
+        .as_deref()
+        .ok_or_else(|| Error::invalid("--minima needs --importance I1,I2 (e.g. 1,1/2)"))?;
+    let importance: Vec<Q> = imp_text
+        .split(',')
+        .map(|t| parse_rational("--importance", t))
+        .collect::<Result<_>>()?;
+    if args.digits > MAX_MINIMA_DIGITS {
+        return Err(Error::invalid(format!(
+            "--digits {} exceeds {MAX_MINIMA_DIGITS}",
+            args.digits
+        )));
+    }
+    if args.density_symbol != "s" || args.importance_prefix != "I" {
+        return Err(Error::invalid(
+            "--minima substitutes numbers for the density and importances; \
+             --density-symbol and --importance-prefix do not apply",
+        ));
+    }
+    let reports = stationary_points(&density, &importance, args.digits)?;
+    let digits = args.digits;
+    let coord = |c: &tms_exact::symbolic::stationary::Coordinate, var: &str| -> String {
+        match &c.root {
+            RealRoot::Rational(x) => match style {
+                Style::Sympy => print::rational(x, style),
+                _ => format!(
+                    "{} (exactly {})",
+                    c.refined.decimal(digits),
+                    print::rational(x, style)
+                ),
+            },
+            RealRoot::Algebraic { lo, hi, .. } => {
+                let p = c.poly.to_poly(var);
+                let p = p.scale(&(Q::from_integer(1.into()) / p.content()));
+                match style {
+                    Style::Sympy => format!(
+                        "CRootOf({}, {})",
+                        print::poly(&p, style),
+                        tms_exact::symbolic::roots::crootof_index(&c.root)
+                    ),
+                    _ => format!(
+                        "{}  [the root of {} in ({}, {}); degree {}]",
+                        c.refined.decimal(digits),
+                        print::poly(&p, style),
+                        print::rational(lo, style),
+                        print::rational(hi, style),
+                        c.poly.degree().unwrap_or(0)
+                    ),
+                }
+            }
+        }
+    };
+    let interval_text = |i: &tms_exact::symbolic::stationary::Interval| -> String {
+        let (a, b) = (
+            tms_exact::symbolic::roots::decimal_of(&i.lo, digits),
+            tms_exact::symbolic::roots::decimal_of(&i.hi, digits),
+        );
+        if i.lo == i.hi {
+            format!("{a} (exactly {})", print::rational(&i.lo, style))
+        } else if a == b {
+            format!(
+                "{a} (truncated; the exact value lies in an interval of width {:.1e})",
+                tms_exact::route::rational::to_f64(&i.width())
+            )
+        } else {
+            format!("between {a} and {b}")
+        }
+    };
+    let mut text = String::new();
+    if style == Style::Sympy {
+        for r in &reports {
+            if let Some(n) = &r.note {
+                return Err(Error::invalid(format!(
+                    "a region was not solved ({n}); use the plain output"
+                )));
+            }
+            for p in &r.points {
+                text.push_str(&format!(
+                    "({}, {})\n",
+                    coord(&p.w1, "w1"),
+                    coord(&p.w2, "w2")
+                ));
+            }
+        }
+        return write_out(out, &text);
+    }
+    text.push_str(&format!(
+        "# Stationary points of McGrath's loss (n = 2, m = 1, no bias) at s = {}, I = ({}, {}), \
+         solved exactly\n\
+         # Per region: the numerators P1, P2 of dL/dw1, dL/dw2; eliminants Res_w2(P1, P2) in w1 \
+         and Res_w1(P1, P2) in w2 (square-free parts, not factored: their degrees bound the \
+         minimal polynomials'); real roots isolated exactly (Sturm); a pair (w1, w2) is reported \
+         only when the exact interval enclosures of P1 and P2 over its box of width <= 1e-{} \
+         both contain 0 and the region's conditions hold on the whole box. Kinds from the exact \
+         Hessian's enclosure. W and -W have the same loss: one point of each pair is printed.\n",
+        print::rational(&density, Style::Plain),
+        print::rational(&importance[0], Style::Plain),
+        print::rational(&importance[1], Style::Plain),
+        (tms_exact::tolerance::STATIONARY_WIDTH_EXPONENT as usize).max(digits + 10),
+    ));
+    let mut minima = Vec::new();
+    for r in &reports {
+        text.push_str(&format!(
+            "region: {}\n",
+            mcgrath::union_text(&r.regions, style)
+        ));
+        match r.degrees.as_slice() {
+            [a, b] => text.push_str(&format!(
+                "  eliminants (square-free): degree {a} in w1, degree {b} in w2\n"
+            )),
+            [a] => text.push_str(&format!(
+                "  dL along the axis (square-free numerator): degree {a}\n"
+            )),
+            _ => {}
+        }
+        if r.points.is_empty() && r.note.is_none() {
+            text.push_str("  no stationary point in this region\n");
+        }
+        for p in &r.points {
+            let mirror = if p.mirrored {
+                " (and its mirror -W)"
+            } else {
+                ""
+            };
+            text.push_str(&format!(
+                "  {}{mirror} in {}\n    w1 = {}\n    w2 = {}\n    loss = {}\n",
+                p.kind.name(),
+                mcgrath::region_text(&p.region, style),
+                coord(&p.w1, "w1"),
+                coord(&p.w2, "w2"),
+                interval_text(&p.loss)
+            ));
+            if let Some(a) = &p.axis {
+                let side = |v: &Option<tms_exact::symbolic::stationary::Interval>, z: bool| {
+                    if z {
+                        "0 (exactly)".to_string()
+                    } else {
+                        v.as_ref().map_or("not evaluable".into(), &interval_text)
+                    }
+                };
+                text.push_str(&format!(
+                    "    a stationary point of the loss along the axis; across it, dL/d{v} from \
+                     {v} > 0 is {} and from {v} < 0 is {}{}\n",
+                    side(&a.plus, a.plus_zero),
+                    side(&a.minus, a.minus_zero),
+                    if a.plus_zero && a.minus_zero {
+                        " (both vanish: a critical point of the full loss)"
+                    } else {
+                        " (not a critical point of the full loss)"
+                    },
+                    v = a.variable
+                ));
+            }
+            if matches!(p.kind, Kind::Minimum | Kind::KinkMinimum) {
+                minima.push((
+                    p.w1.refined.decimal(12),
+                    p.w2.refined.decimal(12),
+                    interval_text(&p.loss),
+                ));
+            }
+        }
+        if let Some(n) = &r.note {
+            text.push_str(&format!("  note: {n}\n"));
+        }
+    }
+    text.push_str(&format!(
+        "local minima (one per pair W, -W): {}\n",
+        minima.len()
+    ));
+    for (a, b, l) in &minima {
+        text.push_str(&format!("  W = ({a}, {b}), loss = {l}\n"));
+    }
+    write_out(out, &text)
 }

@@ -7,6 +7,7 @@
 //! - [`print`]: plain text, LaTeX and sympy printers;
 //! - [`formula`]: the loss as `Σ_i I_i P_i`, by region or as a polynomial in the density;
 //! - [`mcgrath`]: the complete piecewise formula for n = 2, m = 1 without bias;
+//! - [`stationary`]: McGrath's stationary points solved exactly (resultants, Sturm, intervals);
 //! - [`boundary`]: exact phase boundaries between fixed configurations;
 //! - [`expr`]: a small f64 formula parser in r (comparing computed boundaries with closed forms).
 //!
@@ -20,3 +21,4 @@ pub mod poly;
 pub mod print;
 pub mod ratfunc;
 pub mod roots;
+pub mod stationary;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use num_bigint::BigInt;
 use num_integer::Integer;
 use num_rational::BigRational;
-use num_traits::{One, Signed, Zero};
+use num_traits::{One, Zero};
 
 /// A rational number (the coefficient type).
 pub type Q = BigRational;
@@ -464,14 +464,32 @@ impl UPoly {
     }
 
     /// The sign of `p(x)` (−1, 0, 1).
+    ///
+    /// # Formula
+    /// With `x = u/v` (`v > 0`) and `L > 0` the lcm of the coefficients' denominators, the sign
+    /// of `p(x)` is that of the integer `L·v^d·p(u/v) = Σ_k (L a_k) u^k v^{d−k}`, computed by
+    /// homogeneous Horner steps in integers: no rational normalisation (gcd) per step, which
+    /// dominated root refinement to 10⁻⁴⁰.
     pub fn sign_at(&self, x: &Q) -> i32 {
-        let v = self.eval(x);
-        if v.is_zero() {
-            0
-        } else if v.is_positive() {
-            1
-        } else {
-            -1
+        let Some(d) = self.degree() else {
+            return 0;
+        };
+        let l = self
+            .c
+            .iter()
+            .fold(BigInt::one(), |acc, a| acc.lcm(a.denom()));
+        let (u, v) = (x.numer(), x.denom());
+        let int = |a: &Q| (a * Q::from_integer(l.clone())).to_integer();
+        let mut acc = int(&self.c[d]);
+        let mut vp = BigInt::one();
+        for k in (0..d).rev() {
+            vp *= v;
+            acc = acc * u + int(&self.c[k]) * &vp;
+        }
+        match acc.sign() {
+            num_bigint::Sign::Minus => -1,
+            num_bigint::Sign::NoSign => 0,
+            num_bigint::Sign::Plus => 1,
         }
     }
 

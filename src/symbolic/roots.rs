@@ -126,14 +126,22 @@ pub fn decimal_of(x: &Q, digits: usize) -> String {
 
 /// The Sturm sequence `p₀ = p, p₁ = p', p_{k+1} = −rem(p_{k−1}, p_k)`.
 pub fn sturm(p: &UPoly) -> Vec<UPoly> {
-    let mut seq = vec![p.clone(), p.derivative()];
+    // Each member divided by its (positive) content: same signs everywhere, and the
+    // coefficients of the remainder sequence stay small instead of growing with every step.
+    let primitive = |u: &UPoly| {
+        let c = u.to_poly("x").content();
+        UPoly::new(u.coeffs().iter().map(|a| a / &c).collect())
+    };
+    let mut seq = vec![primitive(p), primitive(&p.derivative())];
     while !seq.last().expect("non-empty").is_zero() {
         let k = seq.len();
         let r = seq[k - 2].div_rem(&seq[k - 1]).1;
         if r.is_zero() {
             break;
         }
-        seq.push(UPoly::new(r.coeffs().iter().map(|c| -c).collect()));
+        seq.push(primitive(&UPoly::new(
+            r.coeffs().iter().map(|c| -c).collect(),
+        )));
     }
     seq.retain(|x| !x.is_zero());
     seq
