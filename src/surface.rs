@@ -521,6 +521,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::StrictMinimum => "minimum",
         Kind::Saddle => "saddle",
         Kind::Degenerate => "degenerate",
+        Kind::Undetermined => "undetermined",
     }
 }
 

@@ -199,7 +199,7 @@ fn every_route_reports_its_accuracy_kind() {
             .evaluate(&model)
             .unwrap();
         let ok = match (method, e.accuracy) {
-            (Method::Closed | Method::Onedim, Accuracy::Bound(b)) => {
+            (Method::Closed, Accuracy::Bound(b)) | (Method::Onedim, Accuracy::Estimate(b)) => {
                 (e.loss - closed.loss).abs() <= b + closed.accuracy.value()
             }
             (Method::Exact, Accuracy::Exact) => {

@@ -462,9 +462,10 @@ impl LossReport {
     /// How the loss was computed, with its error.
     fn how(&self) -> String {
         match self.evaluation.accuracy {
-            Accuracy::Bound(e) if self.method == "onedim" => {
-                format!("one-dimensional integrals (|error| ≤ {e:.1e}, a bound)")
-            }
+            Accuracy::Estimate(e) if self.method == "onedim" => format!(
+                "one-dimensional integrals (estimated |error| {e:.1e}: rigorous aliasing and \
+                 rounding bounds, truncation estimated from the partial sums)"
+            ),
             Accuracy::Bound(e) => format!(
                 "closed form (|error| ≤ {e:.1e}: {:.0e} relative + {:.0e} × Σ importance)",
                 tolerance::LOSS_REL,

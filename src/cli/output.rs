@@ -83,6 +83,7 @@ pub(crate) fn short_kind(p: &LocalMinimum) -> String {
         Kind::StrictMinimum => "not critical, H>0".into(),
         Kind::Saddle => "not critical, H indefinite".into(),
         Kind::Degenerate => "not critical, H>=0".into(),
+        Kind::Undetermined => "not critical, H undetermined".into(),
     }
 }
 

@@ -39,7 +39,11 @@
 //! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
 //! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
 //! on a geometric grid and, beyond the point where every factor decays like 1/t, analytically
-//! (`B(t) ≤ B(t₀)(t₀/t)^{k+1+s}` with s the fewest active members in `Φ`). Rounding is
+//! (`B(t) ≤ B(t₀)(t₀/t)^{k+1+s}` with s the fewest active members in `Φ`). That height is the
+//! most the sum spends: it stops at the first checkpoint where the truncation error, the
+//! smaller of the majorant's and an estimate from the partial sums' movement (see
+//! [`Truncation`]; the majorant ignores the oscillation and is ~1000× pessimistic), meets the
+//! target, so the truncation part of the reported error is an estimate. Rounding is
 //! estimated from `Σ |terms|` with a relative error per term of `ε (n + 12 + 3 n j)` after j
 //! phase-recurrence steps; the phases are exact multiples `k·fl(h c_j)` (see [`exact_phase`]),
 //! so the rule is exact for coefficients perturbed by ε relative, whose effect
@@ -1233,10 +1237,16 @@ const MIN_WINDOW: usize = 3;
 /// checkpoints `K_j` (the tail of a sum whose terms decay like t^{−m}, m ≥ 2, is at most its
 /// last half's movement; oscillating terms move the partial sums by about the tail's size).
 /// The estimate needs [`MIN_WINDOW`] checkpoints in the last half.
+/// A checkpoint: node count and the sums there (the six own/scalar moments, then 3 per other
+/// member).
+type Checkpoint = (usize, [f64; 6], Vec<[f64; 3]>);
+
+/// Reads one moment out of a checkpoint's sums.
+type Moment<'a> = dyn Fn(&[f64; 6], &[[f64; 3]]) -> f64 + 'a;
+
 #[derive(Debug, Default)]
 struct Truncation {
-    /// Node counts and the sums there: the six own/scalar moments, then 3 per other member.
-    checks: Vec<(usize, [f64; 6], Vec<[f64; 3]>)>,
+    checks: Vec<Checkpoint>,
 }
 
 /// Truncation error per moment (slots as in [`FourierResult`]).
@@ -1257,7 +1267,7 @@ impl Truncation {
     }
 
     /// Checkpoints in the last half before the newest.
-    fn window(&self) -> &[(usize, [f64; 6], Vec<[f64; 3]>)] {
+    fn window(&self) -> &[Checkpoint] {
         let Some((k, _, _)) = self.checks.last() else {
             return &[];
         };
@@ -1282,7 +1292,7 @@ impl Truncation {
         let window = self.window();
         let trusted = window.len() >= MIN_WINDOW;
         let (_, last, last_o) = self.checks.last().expect("a checkpoint was recorded");
-        let est = |get: &dyn Fn(&[f64; 6], &[[f64; 3]]) -> f64| -> f64 {
+        let est = |get: &Moment| -> f64 {
             if !trusted {
                 return f64::INFINITY;
             }

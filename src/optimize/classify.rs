@@ -20,6 +20,10 @@ pub enum Kind {
     Saddle,
     /// No negative curvature but some flat direction besides the symmetries.
     Degenerate,
+    /// The lowest curvature is within the error of the Hessian-vector products it was found
+    /// from (one-dimensional route: a kink of the loss within their difference step), so its
+    /// sign is not claimed.
+    Undetermined,
 }
 
 impl std::fmt::Display for Kind {
@@ -28,6 +32,9 @@ impl std::fmt::Display for Kind {
             Kind::StrictMinimum => "strict local minimum (modulo symmetry)",
             Kind::Saddle => "saddle",
             Kind::Degenerate => "degenerate (flat directions beyond symmetry)",
+            Kind::Undetermined => {
+                "undetermined (the lowest curvature is within the products' error)"
+            }
         })
     }
 }

@@ -12,7 +12,7 @@
 
 use nalgebra::DVector;
 
-use super::classify::{kind_of, symmetry_basis, Spectrum};
+use super::classify::{kind_of, symmetry_basis, Kind, Spectrum};
 use super::lanczos::{self, LanczosOptions};
 use super::newton_cg::{self, NewtonCgOptions};
 use super::problem::LossProblem;
@@ -22,6 +22,9 @@ use crate::tolerance;
 
 /// Lowest eigenvalues reported.
 const EIGENVALUES: usize = 6;
+/// A lowest curvature within the zero tolerance is "degenerate" only when the tolerance is
+/// within this factor of the exact-Hessian path's; above, it is "undetermined".
+const UNRESOLVED_FACTOR: f64 = 10.0;
 /// Symmetry directions whose curvature is checked (each costs one product).
 const SYMMETRY_CHECKS: usize = 2;
 
@@ -112,8 +115,16 @@ pub fn spectrum<R: RouteHvp + Clone>(
     let zero_tolerance =
         (tolerance::ZERO_EIGENVALUE_REL * hscale).max((nf as f64).sqrt() * hvp_err + residual);
     let lowest = result.eigenvalues.first().copied();
+    let mut kind = kind_of(lowest, zero_tolerance);
+    if kind == Kind::Degenerate
+        && zero_tolerance > UNRESOLVED_FACTOR * tolerance::ZERO_EIGENVALUE_REL * hscale
+    {
+        // "Flat" would be a claim the products cannot support: their error, not the
+        // curvature, set the tolerance.
+        kind = Kind::Undetermined;
+    }
     Ok(Spectrum {
-        kind: kind_of(lowest, zero_tolerance),
+        kind,
         eigenvalues: result.eigenvalues,
         symmetry_modes: sym.len(),
         symmetry_curvature,

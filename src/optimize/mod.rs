@@ -193,6 +193,7 @@ impl LocalMinimum {
             Kind::StrictMinimum => "strict_minimum",
             Kind::Saddle => "saddle",
             Kind::Degenerate => "degenerate",
+            Kind::Undetermined => "undetermined",
         }
     }
 }

@@ -255,8 +255,8 @@ pub enum Method {
     Quadrature,
     /// Seeded Monte Carlo with a standard error (any activation, any size).
     Mc,
-    /// The one-dimensional (characteristic-function) route: independent data, any n, a stated
-    /// error bound (about 0.1 s per loss at n = 20, a minute at n = 400).
+    /// The one-dimensional (characteristic-function) route: independent data, any n, an error
+    /// estimate (loss and gradient about 0.1 s at n = 20, m = 5).
     Onedim,
 }
 
