@@ -56,6 +56,7 @@
 use num_complex::Complex64 as C;
 
 use crate::error::{Error, Result};
+use crate::tolerance::ONEDIM_TRUNCATION_SAFETY as TRUNCATION_SAFETY;
 
 /// σ·P: the aliasing weight is `e^{−ALIAS_EXPONENT}` per period.
 const ALIAS_EXPONENT: f64 = 40.0;
@@ -1221,9 +1222,6 @@ impl<'a> Fourier<'a> {
 /// count has grown by [`CHECK_RATIO`].
 const FIRST_CHECK: usize = 48;
 const CHECK_RATIO: f64 = 1.2;
-/// The truncation estimate is this multiple of how far the partial sums moved over the last
-/// half of the nodes.
-const TRUNCATION_SAFETY: f64 = 8.0;
 /// Checkpoints needed in that last half before the estimate is trusted.
 const MIN_WINDOW: usize = 3;
 

@@ -22,9 +22,6 @@ use crate::tolerance;
 
 /// Lowest eigenvalues reported.
 const EIGENVALUES: usize = 6;
-/// A lowest curvature within the zero tolerance is "degenerate" only when the tolerance is
-/// within this factor of the exact-Hessian path's; above, it is "undetermined".
-const UNRESOLVED_FACTOR: f64 = 10.0;
 /// Symmetry directions whose curvature is checked (each costs one product).
 const SYMMETRY_CHECKS: usize = 2;
 
@@ -117,7 +114,7 @@ pub fn spectrum<R: RouteHvp + Clone>(
     let lowest = result.eigenvalues.first().copied();
     let mut kind = kind_of(lowest, zero_tolerance);
     if kind == Kind::Degenerate
-        && zero_tolerance > UNRESOLVED_FACTOR * tolerance::ZERO_EIGENVALUE_REL * hscale
+        && zero_tolerance > tolerance::UNRESOLVED_FACTOR * tolerance::ZERO_EIGENVALUE_REL * hscale
     {
         // "Flat" would be a claim the products cannot support: their error, not the
         // curvature, set the tolerance.

@@ -6,7 +6,7 @@
 use nalgebra::DMatrix;
 
 use super::onedim::{self, OneDim};
-use super::{ClosedForm, Cost, Evaluation, Route, RouteGradient, RouteHessian, RouteHvp};
+use super::{ClosedForm, Cost, Evaluation, Route, RouteGradient, RouteHvp};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::objective::Objective;
@@ -47,24 +47,20 @@ impl HvpRoute {
         }
     }
 
-    fn inner(&self) -> &dyn RouteGradientHvp {
+    fn inner(&self) -> &dyn RouteHvp {
         match self {
             HvpRoute::Closed(r) => r,
             HvpRoute::OneDim(r) => r,
         }
     }
 
-    fn inner_mut(&mut self) -> &mut dyn RouteGradientHvp {
+    fn inner_mut(&mut self) -> &mut dyn RouteHvp {
         match self {
             HvpRoute::Closed(r) => r,
             HvpRoute::OneDim(r) => r,
         }
     }
 }
-
-/// Object-safe union of the capabilities dispatched to.
-trait RouteGradientHvp: RouteHvp {}
-impl<T: RouteHvp> RouteGradientHvp for T {}
 
 impl Route for HvpRoute {
     fn name(&self) -> &'static str {
@@ -104,10 +100,7 @@ impl RouteHvp for HvpRoute {
     }
 
     fn direct_hessian(&mut self, shape: Shape, params: &[f64]) -> Option<DMatrix<f64>> {
-        match self {
-            HvpRoute::Closed(r) => Some(r.hessian_flat(shape, params)),
-            HvpRoute::OneDim(_) => None,
-        }
+        self.inner_mut().direct_hessian(shape, params)
     }
 
     fn hvp_flat(&mut self, shape: Shape, params: &[f64], v: &[f64], out: &mut [f64]) -> f64 {

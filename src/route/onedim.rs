@@ -24,7 +24,10 @@ use crate::model::{Activation, Model};
 use crate::objective::Objective;
 use crate::route::{Accuracy, Cost, Evaluation, Gradient, Route, RouteGradient, RouteHvp};
 use crate::shape::Shape;
-use crate::tolerance::{ONEDIM_DEFAULT_TOL, ONEDIM_HVP_STEP, ONEDIM_MIN_TOL};
+use crate::tolerance::{
+    ONEDIM_BEST_EFFORT as BEST_EFFORT, ONEDIM_DEFAULT_TOL, ONEDIM_HVP_ACCEPT as HVP_STEP_ACCEPT,
+    ONEDIM_HVP_SAFETY as HVP_ESTIMATE_SAFETY, ONEDIM_HVP_STEP, ONEDIM_MIN_TOL,
+};
 
 /// Most trapezoidal nodes one output may use before the route reports that it cannot reach
 /// the tolerance.
@@ -32,12 +35,6 @@ pub const MAX_NODES: usize = 400_000;
 
 /// Difference steps tried by the Hessian-vector products (each 10× smaller than the last).
 const HVP_STEP_LEVELS: i32 = 3;
-/// A product whose estimate is at most this fraction of its size is accepted at once.
-const HVP_STEP_ACCEPT: f64 = 1e-5;
-/// The reported estimate is this multiple of the formula's: near a kink of the loss the
-/// formula's indicators underestimated the true error by up to 3.4× in the tests (32 cases
-/// against the exact Hessian), so the margin is calibrated, not proven.
-const HVP_ESTIMATE_SAFETY: f64 = 10.0;
 
 /// Refinement passes: each sets per-output targets from the previous loss estimate.
 const PASSES: usize = 4;
@@ -514,11 +511,6 @@ fn evaluate(
 ) -> Result<(Value, GradientPart)> {
     evaluate_within(model, obj, tol, want_grad, 1.0)
 }
-
-/// Inner loops (optimisers, difference products) accept a loss whose error bound misses the
-/// tolerance by up to this factor: the bound travels with the gradient
-/// ([`RouteHvp::gradient_error`]) and reported losses are evaluated with the full check.
-const BEST_EFFORT: f64 = 100.0;
 
 /// [`evaluate`], failing only when the error bound exceeds `slack × tol × loss`.
 fn evaluate_within(
