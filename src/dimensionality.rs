@@ -16,7 +16,7 @@ use crate::optimize::{
 };
 use crate::plot::{self, Axis, Figure, LinePlot, Panel, RefLine, Series};
 use crate::progress::Progress;
-use crate::route::ClosedForm;
+use crate::route::HvpRoute;
 
 /// The dimensionalities at which the paper's optima "stick": 1, 3/4, 2/3, 1/2, 2/5, 3/8
 /// (dedicated, tetrahedron, triangle, antipodal pair, pentagon, square antiprism).
@@ -96,7 +96,8 @@ pub fn sweep(
         for &p in densities {
             let data = base.data().clone().with_density(&PerFeature::Constant(p))?;
             let obj = base.clone().with_data(data);
-            let route = ClosedForm::new(obj)?;
+            // The closed form where it accepts, else the one-dimensional route (n > 14).
+            let route = HvpRoute::select(&obj, opts.shape())?;
             let census = census_with(&route, opts, &crate::progress::Silent)?;
             let mut best = census.best().minimum.clone();
             let mut source = "census";

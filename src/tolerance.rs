@@ -258,3 +258,10 @@ pub const ONEDIM_HVP_SAFETY: f64 = 10.0;
 /// when that tolerance is within this factor of the exact-Hessian path's; above, the products'
 /// error set it and the kind is "undetermined".
 pub const UNRESOLVED_FACTOR: f64 = 10.0;
+
+/// Without a direct Hessian, L-BFGS stops at this gradient norm (relative to the loss's scale)
+/// or at this many times the route's gradient floor, whichever is larger, and leaves the rest
+/// to Newton–CG: below it, line searches on a gradient known to ~1e-9 thrash (one start at
+/// (20, 5) ran for over 20 minutes at the closed-form path's 1e-8).
+pub const HESSIAN_FREE_LBFGS_GRAD: f64 = 1e-6;
+pub const HESSIAN_FREE_LBFGS_FLOOR: f64 = 10.0;

@@ -31,10 +31,14 @@
 //!   taken out in closed form makes `Φ` decay one power of t faster, hence fewer nodes.
 //!
 //! The integral is summed by the trapezoidal rule with step `h = 2π/P`. By Poisson summation the
-//! infinite sum equals the integral plus `Σ_{m≥1} e^{−σmP} E[x^J g_k(f + mP)]` (the terms with
-//! `f − mP` vanish because `P ≥ f_max`): with `σP = 40` this aliasing is bounded by
-//! `e^{−40}(R + P)^k`-sized terms and added to the error. `P = 4 max(f_max, R/10)` (R the
-//! largest |f|): a shorter period means fewer nodes, at the price of larger `e^{σc}` factors.
+//! infinite sum equals the integral plus `Σ_{m≥1} e^{−σmP} E[x^J g_k(f + mP)]` and
+//! `Σ_{m≥1} e^{σmP} E[x^J g_k(f − mP)]`: with `σP = 40` the first is bounded by
+//! `e^{−40}(R + P)^k`-sized terms (R the largest |f|); the second vanishes when `P ≥ f_max` and
+//! is otherwise bounded through the moment-generating function (see [`upward_alias`]); both
+//! are added to the error. A shorter period means fewer nodes per unit of t, at the price of a
+//! larger σ (larger `e^{σc}` factors, a slower-decaying integrand), so P is chosen among
+//! `4 max(f_max, R/10) · 0.75ᵏ` by the majorant's node count ([`Fourier::with_best_period`]):
+//! at n = 400 it is ~10 instead of ~120, 7–10× fewer nodes.
 //! The sum is truncated at
 //! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
 //! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
@@ -65,6 +69,13 @@ const ALIAS_EXPONENT: f64 = 40.0;
 const PERIOD_OVER_FMAX: f64 = 4.0;
 /// … but at least this fraction of the largest |f| (see [`Fourier::new`]).
 const PERIOD_FLOOR: f64 = 0.1;
+/// Shorter periods tried below the safe one: `P₀ · PERIOD_SHRINKᵏ`, k ≤ PERIOD_CANDIDATES.
+const PERIOD_SHRINK: f64 = 0.75;
+const PERIOD_CANDIDATES: usize = 12;
+/// Candidates in a row without fewer nodes after which the search stops.
+const PERIOD_PATIENCE: usize = 2;
+/// Share of the target the upward aliasing may take (it is added to the reported error).
+const ALIAS_SHARE: f64 = 1e-3;
 /// Geometric ratio of the majorant's grid (first part), then the coarser ratio.
 const GRID_RATIO_FINE: f64 = 1.25;
 const GRID_FINE_STEPS: usize = 100;
@@ -79,9 +90,9 @@ const TAYLOR_TERMS: usize = 30;
 const RESYNC: usize = 8;
 /// Up to this many members the "exactly two active" pairs are always done in closed form.
 const PAIRS_ALWAYS: usize = 64;
-/// Above [`PAIRS_ALWAYS`] members, pairs are done in closed form only when their probability
-/// times the squared range exceeds this multiple of the target.
-const PAIRS_NEGLIGIBLE: f64 = 1e-3;
+/// Above [`PAIRS_ALWAYS`] members, pairs are done in closed form only when exactly two
+/// members are active with at least this probability.
+const PAIRS_WORTH: f64 = 1e-3;
 
 /// One output's pre-activation `f = b + Σ_j c_j x_j`, and which feature is its own.
 #[derive(Debug, Clone, Copy)]
@@ -308,10 +319,11 @@ fn pair(b: f64, c1: f64, c2: f64) -> Pair {
 /// Whether to take "exactly two members active" out of the Fourier part in closed form: always,
 /// unless that event is so unlikely that its O(members²) pairs cost more than they save.
 ///
-/// The pairs make the Fourier remainder decay one power of t faster (fewer nodes); when
-/// `P(exactly two) · (range² + 1)` is far below the target their weight in the majorant is
-/// negligible anyway.
-fn split_pairs(out: &Output, members: &[usize], qs: &[f64], req: &Request) -> bool {
+/// The pairs make the Fourier remainder decay one power of t faster (fewer nodes), but cost
+/// O(members²), as much as the Fourier sum itself at n = 400. When two active at once is rare
+/// (n = 400, density 0.05: 3e-7) the remainder converges as fast without them (measured:
+/// 140–240 nodes either way), so they are left in the sum.
+fn split_pairs(out: &Output, members: &[usize], qs: &[f64]) -> bool {
     let nm = members.len();
     if nm < 2 {
         return false;
@@ -336,23 +348,27 @@ fn split_pairs(out: &Output, members: &[usize], qs: &[f64], req: &Request) -> bo
     } else {
         (1.0 + ratio * ratio) * prod
     };
-    let range = out.b.abs() + members.iter().map(|&j| out.c[j].abs()).sum::<f64>();
-    p2 * (range * range + 1.0) > PAIRS_NEGLIGIBLE * req.target
+    p2 > PAIRS_WORTH
 }
 
 /// `u(s) = ∫₀¹ e^{su} du`, `w(s) = ∫₀¹ u e^{su} du`, `v(s) = ∫₀¹ u² e^{su} du`.
 #[inline]
 fn uwv(s: C) -> (C, C, C) {
     if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
-        // Σ sᵐ/m! · (1/(m+1), 1/(m+2), 1/(m+3)).
+        // Horner in s on Σ sᵐ/m! · (1/(m+1), 1/(m+2), 1/(m+3)), coefficients tabulated.
+        let t = &*TAYLOR;
+        let r2 = s.norm_sqr();
+        // Terms needed for |s|^N/N! < 2.5e-18 at this radius (small members: few terms).
+        let terms = TAYLOR_TERMS_BY_RADIUS
+            .iter()
+            .rev()
+            .find(|&&(r2_max, _)| r2 <= r2_max)
+            .map_or(TAYLOR_TERMS, |&(_, n)| n);
         let (mut u, mut w, mut v) = (C::new(0.0, 0.0), C::new(0.0, 0.0), C::new(0.0, 0.0));
-        let mut term = C::new(1.0, 0.0);
-        for m in 0..TAYLOR_TERMS {
-            let mf = m as f64;
-            u += term / (mf + 1.0);
-            w += term / (mf + 2.0);
-            v += term / (mf + 3.0);
-            term = term * s / (mf + 1.0);
+        for m in (0..terms).rev() {
+            u = u * s + t[m][0];
+            w = w * s + t[m][1];
+            v = v * s + t[m][2];
         }
         (u, w, v)
     } else {
@@ -365,6 +381,37 @@ fn uwv(s: C) -> (C, C, C) {
     }
 }
 
+/// (largest |s|², terms): `|s|^N/N! < 2.5e-18` within that radius.
+const TAYLOR_TERMS_BY_RADIUS: [(f64, usize); 12] = [
+    (4.0, 25),
+    (1.0, 20),
+    (0.25, 16),
+    (0.0625, 13),
+    (0.015625, 12),
+    (0.00390625, 10),
+    (9.765625e-4, 9),
+    (2.44140625e-4, 8),
+    (6.103515625e-5, 7),
+    (3.814697265625e-6, 6),
+    (2.384185791015625e-7, 5),
+    (1.4551915228366852e-11, 4),
+];
+
+/// `1/(m! (m + 1 + r))` for r = 0, 1, 2: the Taylor coefficients of u, w, v.
+static TAYLOR: std::sync::LazyLock<[[f64; 3]; TAYLOR_TERMS]> = std::sync::LazyLock::new(|| {
+    let mut t = [[0.0; 3]; TAYLOR_TERMS];
+    let mut inv_fact = 1.0;
+    for (m, row) in t.iter_mut().enumerate() {
+        if m > 0 {
+            inv_fact /= m as f64;
+        }
+        for (r, v) in row.iter_mut().enumerate() {
+            *v = inv_fact / (m + 1 + r) as f64;
+        }
+    }
+    t
+});
+
 /// [`uwv`] with `e = e^s` supplied (from the rotation recurrence of the node loop).
 #[inline]
 fn uwv_with(s: C, e: C) -> (C, C, C) {
@@ -376,6 +423,20 @@ fn uwv_with(s: C, e: C) -> (C, C, C) {
         let w = (e * (s - 1.0) + 1.0) * inv * inv;
         let v = (e * (s * s - 2.0 * s + 2.0) - 2.0) * inv * inv * inv;
         (u, w, v)
+    }
+}
+
+/// u and w, with `e = e^s` supplied (the gradient's other members do not need v).
+#[inline]
+fn uw_with(s: C, e: C) -> (C, C) {
+    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
+        let (u, w, _) = uwv(s);
+        (u, w)
+    } else {
+        let inv = 1.0 / s;
+        let u = (e - 1.0) * inv;
+        let w = (e * (s - 1.0) + 1.0) * inv * inv;
+        (u, w)
     }
 }
 
@@ -426,6 +487,19 @@ where
         }
     }
 
+    /// `(self · o).at_least(level)` without forming the product (`level` ≤ 3):
+    /// `Σ_{i<level} A_i B_{≥level−i} + A_{≥level} B_{≥0}`, `level` + 1 multiplications.
+    #[inline]
+    fn product_at_least(self, o: Self, level: usize) -> T {
+        let all = o.at_least(0);
+        match level {
+            0 => self.at_least(0) * all,
+            1 => self.g0 * o.at_least(1) + self.at_least(1) * all,
+            2 => self.g0 * o.at_least(2) + self.g1 * o.at_least(1) + self.at_least(2) * all,
+            _ => self.g0 * o.g3 + self.g1 * o.at_least(2) + self.g2 * o.at_least(1) + self.g3 * all,
+        }
+    }
+
     /// The part with at least `level` active members (`level` ≤ 3).
     #[inline]
     fn at_least(self, level: usize) -> T {
@@ -434,6 +508,19 @@ where
             1 => self.g1 + self.g2 + self.g3,
             2 => self.g2 + self.g3,
             _ => self.g3,
+        }
+    }
+}
+
+impl Graded<C> {
+    /// [`Graded::times_factor`] with a real q (half the multiplications).
+    #[inline]
+    fn times_real_factor(self, q: f64, pu: C) -> Self {
+        Graded {
+            g0: self.g0 * q,
+            g1: self.g0 * pu + self.g1 * q,
+            g2: self.g1 * pu + self.g2 * q,
+            g3: self.g2 * pu + self.g3 * q + self.g3 * pu,
         }
     }
 }
@@ -553,7 +640,7 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     // Member-to-member E[x_i x_j 1(f>0)], j ≠ i: only two or more active.
     let mut xxh_m = vec![0.0; nm];
     // ---- closed part: exactly two members active (when worth it, see `split_pairs`) ----
-    let start = if split_pairs(out, &members_idx, &qs, req) {
+    let start = if split_pairs(out, &members_idx, &qs) {
         for ka in 0..nm {
             let ja = members_idx[ka];
             // Π of q over the members strictly between ka and kb, kept as a running product
@@ -602,7 +689,7 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     let f_max = b + members_idx.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
     let f_min = b + members_idx.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
     if nm >= start && f_max > 0.0 {
-        let fr = Fourier::new(out, &members_idx, own_pos, f_max, f_min, start);
+        let fr = Fourier::with_best_period(out, &members_idx, own_pos, f_max, f_min, start, req);
         let r = fr.run(req);
         nodes = r.nodes;
         a += r.a.0;
@@ -822,6 +909,83 @@ struct Fourier<'a> {
 }
 
 impl<'a> Fourier<'a> {
+    /// The rule with the period that needs the fewest nodes by the majorant's count, among
+    /// `P₀ rᵏ` (`P₀ = 4 max(f_max, R/10)`, the safe choice) whose upward aliasing
+    /// ([`upward_alias`]) stays below [`ALIAS_SHARE`] of the target.
+    ///
+    /// A period below f_max lets copies `f − mP` of the upper tail alias back with weight
+    /// `e^{σmP}`; the tail of f is thin (many members must be active at once), so when f_max
+    /// is far above f's bulk (n = 400: f_max ≈ 30, f mostly below 3) a period near the bulk
+    /// costs an order of magnitude fewer nodes. A short period also raises σ = A/P and with it
+    /// the integrand's tail, which is why the choice is made by counting nodes.
+    fn with_best_period(
+        out: &'a Output<'a>,
+        members_idx: &[usize],
+        own_pos: Option<usize>,
+        f_max: f64,
+        f_min: f64,
+        start: usize,
+        req: &Request,
+    ) -> Self {
+        let range = f_max.max(-f_min);
+        // The floor keeps σ from exploding when f is mostly negative.
+        let safe = PERIOD_OVER_FMAX * f_max.max(PERIOD_FLOOR * range);
+        let allowance = ALIAS_SHARE * req.target.min(req.grad_target)
+            / (req.coef_a + req.coef_xb).max(f64::MIN_POSITIVE);
+        let scout = Request {
+            gradient: false,
+            ..*req
+        };
+        // The shortest admissible period (the aliasing bound grows as P shrinks), then upwards
+        // while the node count falls: the count is unimodal in P in every case looked at.
+        let admissible = |period: f64| {
+            period >= f_max
+                || upward_alias(out, members_idx, ALIAS_EXPONENT / period, period)
+                    .iter()
+                    .all(|&v| v <= allowance)
+        };
+        let shortest = (0..=PERIOD_CANDIDATES)
+            .take_while(|&k| admissible(safe * PERIOD_SHRINK.powi(k as i32)))
+            .last()
+            .unwrap_or(0);
+        let mut best: Option<(Fourier, usize)> = None;
+        let mut worse = 0;
+        for k in (0..=shortest).rev() {
+            let period = safe * PERIOD_SHRINK.powi(k as i32);
+            let cand = Fourier::new(out, members_idx, own_pos, f_max, f_min, start, period);
+            let nodes = cand.planned_nodes(&scout);
+            match &best {
+                Some((_, n)) if nodes >= *n => {
+                    worse += 1;
+                    if worse == PERIOD_PATIENCE {
+                        break;
+                    }
+                }
+                _ => {
+                    best = Some((cand, nodes));
+                    worse = 0;
+                }
+            }
+        }
+        best.expect("at least the safe period is tried").0
+    }
+
+    /// Nodes the majorant asks for at this request (the most the sum will spend).
+    fn planned_nodes(&self, req: &Request) -> usize {
+        let tails = self.tails(req);
+        let loss_tail = |l: usize| req.coef_a * tails.a[l] + req.coef_xb * tails.xb_or_ef(l, self);
+        let l = (0..tails.ts.len())
+            .find(|&l| loss_tail(l) <= 0.5 * req.target)
+            .unwrap_or(tails.ts.len() - 1);
+        let rounds = if loss_tail(l) <= 0.5 * req.target {
+            1
+        } else {
+            // Unreachable by the majorant: rank by how far it gets.
+            1000
+        };
+        rounds * (tails.ts[l] / self.h).ceil() as usize
+    }
+
     fn new(
         out: &'a Output<'a>,
         members_idx: &[usize],
@@ -829,12 +993,9 @@ impl<'a> Fourier<'a> {
         f_max: f64,
         f_min: f64,
         start: usize,
+        period: f64,
     ) -> Self {
         let range = f_max.max(-f_min);
-        // P ≥ f_max is all aliasing needs (f − mP ≤ 0 then); a small P means few nodes, a large
-        // σ = A/P large factors e^{σc} (rounding, majorants). The floor keeps σ from exploding
-        // when f is mostly negative.
-        let period = PERIOD_OVER_FMAX * f_max.max(PERIOD_FLOOR * range);
         let sigma = ALIAS_EXPONENT / period;
         let h = 2.0 * std::f64::consts::PI / period;
         let make = |j: usize| {
@@ -862,8 +1023,13 @@ impl<'a> Fourier<'a> {
                 other_pos.push(k);
             }
         }
-        // Σ_{m≥1} e^{−σmP} (range + mP)^k: the aliased copies' largest values.
-        let mut alias = [0.0; 3];
+        // Σ_{m≥1} e^{−σmP} (range + mP)^k: the aliased copies' largest values; plus the copies
+        // of the upper tail when P < f_max.
+        let mut alias = if period < f_max {
+            upward_alias(out, members_idx, sigma, period)
+        } else {
+            [0.0; 3]
+        };
         for m in 1..=40 {
             let mf = m as f64;
             let wgt = (-ALIAS_EXPONENT * mf).exp();
@@ -1121,13 +1287,13 @@ impl<'a> Fourier<'a> {
                 let s = z * m.c;
                 let e = m.e * rot[k];
                 if gradient {
-                    let (u, w, _) = uwv_with(s, e);
+                    let (u, w) = uw_with(s, e);
                     phi[k] = m.p * u;
                     psi[k] = m.p * w;
                 } else {
                     phi[k] = m.p * u_with(s, e);
                 }
-                pre[k + 1] = pre[k].times_factor(C::new(m.q, 0.0), phi[k]);
+                pre[k + 1] = pre[k].times_real_factor(m.q, phi[k]);
             }
             let p_oth = pre[no];
             let own_f = self.own.as_ref().map(|m| {
@@ -1154,15 +1320,24 @@ impl<'a> Fourier<'a> {
             }
             if gradient {
                 for k in (0..no).rev() {
-                    suf[k] = suf[k + 1].times_factor(C::new(self.others[k].q, 0.0), phi[k]);
+                    suf[k] = suf[k + 1].times_real_factor(self.others[k].q, phi[k]);
                 }
+                let level = self.start - 1;
                 for k in 0..no {
-                    let loo_oth = pre[k].mul(suf[k + 1]);
-                    let loo = match own_f {
-                        Some((q, pu, _, _)) => loo_oth.times_factor(q, pu),
-                        None => loo_oth,
+                    // Leave-one-out product X = pre·suf of the others; with the own member's
+                    // factor (q, pu): (X·own)_{≥L} = q X_{≥L} + pu X_{≥L−1}.
+                    let (x_top, x_below) = match own_f {
+                        Some(_) => (
+                            pre[k].product_at_least(suf[k + 1], level),
+                            pre[k].product_at_least(suf[k + 1], level - 1),
+                        ),
+                        None => (pre[k].product_at_least(suf[k + 1], level), C::new(0.0, 0.0)),
                     };
-                    let part = psi[k] * loo.at_least(self.start - 1);
+                    let loo = match own_f {
+                        Some((q, pu, _, _)) => q * x_top + pu * x_below,
+                        None => x_top,
+                    };
+                    let part = psi[k] * loo;
                     let fx = k1 * part;
                     let fh = k0 * part;
                     acc_o[k][0] += wgt * fx.re;
@@ -1170,7 +1345,7 @@ impl<'a> Fourier<'a> {
                     acc_o[k][1] += wgt * fh.re;
                     rnd_o[k][1] += wgt * rel * norm1(fh);
                     if let Some((_, _, pw, _)) = own_f {
-                        let fxx = k0 * psi[k] * pw * loo_oth.at_least(self.start - 2);
+                        let fxx = k0 * psi[k] * pw * x_below;
                         acc_o[k][2] += wgt * fxx.re;
                         rnd_o[k][2] += wgt * rel * norm1(fxx);
                     }
@@ -1422,6 +1597,51 @@ impl Perturbation {
             g * (ef_hi + d * pe) + d * pe,
             g * (a_hi + d * (2.0 * ef_hi + d * pe)) + d * (2.0 * ef_hi + d * pe),
         ]
+    }
+}
+
+/// Bounds on the aliasing of the upper tail, `Σ_{m≥1} e^{σmP} E[x^J g_k(f − mP)]`, k = 0, 1, 2
+/// (zero when P ≥ f_max; x factors lie in [0, 1]).
+///
+/// # Formula
+/// Chernoff: `y₊ᵏ ≤ (k/(eμ))ᵏ e^{μy}` for μ > 0, so each term is at most
+/// `(k/(eμ))ᵏ M(μ) e^{−(μ−σ)mP}` with the moment-generating function
+/// `M(μ) = E e^{μf} = e^{μb} Π_j (q_j + p_j u(μ c_j))`, `u(s) = (e^s − 1)/s`, and the sum over m
+/// is geometric. The best of a few μ = σ(1 + λ) is taken.
+fn upward_alias(out: &Output, members: &[usize], sigma: f64, period: f64) -> [f64; 3] {
+    let mut best = [f64::INFINITY; 3];
+    for lambda in [0.5, 1.0, 2.0, 3.0] {
+        let mu = sigma * (1.0 + lambda);
+        let ln_m = mu * out.b
+            + members
+                .iter()
+                .map(|&j| ln_q_pu(1.0 - out.p[j], out.p[j], mu * out.c[j]))
+                .sum::<f64>();
+        let decay = lambda * sigma * period;
+        // Σ_{m≥1} e^{−decay·m} = 1/(e^{decay} − 1).
+        let ln_geo = -decay - (-(-decay).exp()).ln_1p();
+        for (k, b) in best.iter_mut().enumerate() {
+            let kf = k as f64;
+            let ln_c = if k == 0 {
+                0.0
+            } else {
+                kf * (kf / (std::f64::consts::E * mu)).ln()
+            };
+            *b = b.min((ln_c + ln_m + ln_geo).exp());
+        }
+    }
+    best
+}
+
+/// `ln(q + p u(s))`, `u(s) = (e^s − 1)/s`, without overflow for large s.
+fn ln_q_pu(q: f64, p: f64, s: f64) -> f64 {
+    if s > 30.0 {
+        // u = e^s (1 − e^{−s})/s: q + p u = p u (1 + q/(p u)).
+        let ln_pu = p.ln() + s + (-(-s).exp()).ln_1p() - s.ln();
+        ln_pu + (q * (-ln_pu).exp()).ln_1p()
+    } else {
+        let u = if s == 0.0 { 1.0 } else { s.exp_m1() / s };
+        (q + p * u).ln()
     }
 }
 

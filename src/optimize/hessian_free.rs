@@ -40,7 +40,8 @@ pub fn polish<R: RouteHvp + Clone>(
     grad_tol: f64,
     max_iters: u64,
 ) -> (DVector<f64>, u64) {
-    let target = grad_tol.max(2.0 * gradient_floor(problem, x.as_slice()));
+    // Below the floor, so that the point passes `is_critical` (‖∇L‖ ≤ floor + tolerance).
+    let target = grad_tol.max(0.5 * gradient_floor(problem, x.as_slice()));
     let Ok(opts) = NewtonCgOptions::default()
         .with_grad_tol(target)
         .and_then(|o| o.with_max_iters(max_iters as usize))

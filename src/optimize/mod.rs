@@ -217,7 +217,15 @@ pub fn minimize_local_with<R: RouteHvp + Clone>(
     let (start, free) = opts.prepare(start)?;
     let problem = LossProblem::new(route, &start, free)?;
     let x0 = problem.restrict(&start.to_vec());
-    let (problem, x, it1) = lbfgs::run(problem, x0, &opts.lbfgs);
+    let mut lbfgs_settings = opts.lbfgs;
+    if !problem.has_direct_hessian() {
+        let floor = hessian_free::gradient_floor(&problem, x0.as_slice());
+        lbfgs_settings.grad_tol = lbfgs_settings
+            .grad_tol
+            .max(crate::tolerance::HESSIAN_FREE_LBFGS_GRAD)
+            .max(crate::tolerance::HESSIAN_FREE_LBFGS_FLOOR * floor);
+    }
+    let (problem, x, it1) = lbfgs::run(problem, x0, &lbfgs_settings);
     if !problem.has_direct_hessian() {
         // Products only (large n): Newton–CG instead of the trust region on the Hessian.
         let (x, it2) = hessian_free::polish(&problem, x, opts.polish_tol, opts.polish_iters);

@@ -543,7 +543,11 @@ fn evaluate_within(
     let mut targets: Vec<f64> = scale.iter().map(|s| 0.5 * tol.max(SCOUT_TOL) * s).collect();
     let mut terms: Vec<Option<OutputTerm>> = vec![None; n];
     let mut redo: Vec<bool> = vec![true; n];
+    // The scouting pass skips the gradient moments (half the work) unless it is already at tol;
+    // a pass without them is then redone in full.
+    let scout_is_final = tol >= SCOUT_TOL;
     for pass in 0..PASSES {
+        let grad_now = want_grad && (pass > 0 || scout_is_final);
         let computed: Vec<(usize, Result<OutputTerm>)> = (0..n)
             .into_par_iter()
             .filter(|&i| redo[i])
@@ -555,9 +559,9 @@ fn evaluate_within(
                             value: 0.0,
                             error: 0.0,
                             db: 0.0,
-                            dc: vec![0.0; if want_grad { n } else { 0 }],
+                            dc: vec![0.0; if grad_now { n } else { 0 }],
                             err_db: 0.0,
-                            err_dc: vec![0.0; if want_grad { n } else { 0 }],
+                            err_dc: vec![0.0; if grad_now { n } else { 0 }],
                         }),
                     );
                 }
@@ -567,7 +571,7 @@ fn evaluate_within(
                     p: &density,
                     own: i,
                 };
-                (i, output_term(&out, act, weights[i], targets[i], want_grad))
+                (i, output_term(&out, act, weights[i], targets[i], grad_now))
             })
             .collect();
         for (i, r) in computed {
@@ -575,7 +579,8 @@ fn evaluate_within(
         }
         let total: f64 = terms.iter().map(|t| t.as_ref().unwrap().value).sum();
         let total_err: f64 = terms.iter().map(|t| t.as_ref().unwrap().error).sum();
-        if total_err <= tol * (total - total_err).max(0.0) || pass + 1 == PASSES {
+        let converged = total_err <= tol * (total - total_err).max(0.0);
+        if (converged && want_grad == grad_now) || pass + 1 == PASSES {
             break;
         }
         let lower = (total - total_err).max(0.0);
@@ -592,7 +597,7 @@ fn evaluate_within(
                 let own = (t.value - t.error).max(0.0);
                 0.25 * tol * (own + lower / n as f64)
             };
-            redo[i] = t.error > new_target && new_target > 0.0;
+            redo[i] = (t.error > new_target && new_target > 0.0) || want_grad != grad_now;
             any |= redo[i];
             targets[i] = new_target;
         }
