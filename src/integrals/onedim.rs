@@ -90,6 +90,13 @@ const TAYLOR_TERMS: usize = 30;
 const RESYNC: usize = 8;
 /// Up to this many members the "exactly two active" pairs are always done in closed form.
 const PAIRS_ALWAYS: usize = 64;
+/// Members with |c| at most this fraction of the largest are left out of the grading when
+/// the closed parts allow it (see [`choose_graded`]).
+const SMALL_REL: f64 = 1e-3;
+/// … or with |c| at most this fraction of |b|.
+const SMALL_BIAS_REL: f64 = 0.1;
+/// Relative margin by which a kink must clear the small members' range.
+const SMALL_KINK_MARGIN: f64 = 1e-8;
 /// Above [`PAIRS_ALWAYS`] members, pairs are done in closed form only when exactly two
 /// members are active with at least this probability.
 const PAIRS_WORTH: f64 = 1e-3;
@@ -512,7 +519,45 @@ where
     }
 }
 
+impl<T> Graded<T>
+where
+    T: Copy + std::ops::Mul<Output = T>,
+{
+    /// Times an ungraded member's factor: every level keeps its count.
+    #[inline]
+    fn scaled(self, f: T) -> Self {
+        Graded {
+            g0: self.g0 * f,
+            g1: self.g1 * f,
+            g2: self.g2 * f,
+            g3: self.g3 * f,
+        }
+    }
+}
+
+impl Graded<f64> {
+    /// Times a member's majorant factor (q, bound of p|u|), graded or not.
+    #[inline]
+    fn times_member(self, m: &Member, pu: f64) -> Self {
+        if m.graded {
+            self.times_factor(m.q, pu)
+        } else {
+            self.scaled(m.q + pu)
+        }
+    }
+}
+
 impl Graded<C> {
+    /// Times a member's factor `q + p u`, graded or not.
+    #[inline]
+    fn times_member(self, m: &Member, pu: C) -> Self {
+        if m.graded {
+            self.times_real_factor(m.q, pu)
+        } else {
+            self.scaled(pu + m.q)
+        }
+    }
+
     /// [`Graded::times_factor`] with a real q (half the multiplications).
     #[inline]
     fn times_real_factor(self, q: f64, pu: C) -> Self {
@@ -555,6 +600,9 @@ struct Member {
     u_max: f64,
     w_max: f64,
     v_max: f64,
+    /// Counted in the grading by active members (see [`choose_graded`]); an ungraded (small)
+    /// member's factor multiplies every level.
+    graded: bool,
 }
 
 impl Member {
@@ -579,32 +627,31 @@ impl Member {
     }
 }
 
-/// The moments of one output to the requested accuracy (see the module documentation).
-///
-/// Fails only on non-finite input. An unreachable target (more than `max_nodes` nodes) is not
-/// an error here: the returned bounds say what was reached, and the caller decides.
-pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
-    let n = out.c.len();
-    if out.p.len() != n || out.own >= n {
-        return Err(Error::invalid(format!(
-            "one output needs as many densities as coefficients ({} vs {n}) and its own feature \
-             among them ({})",
-            out.p.len(),
-            out.own
-        )));
-    }
-    if !out.b.is_finite() || out.c.iter().chain(out.p).any(|v| !v.is_finite()) {
-        return Err(Error::invalid("non-finite coefficient, bias or density"));
-    }
-    let eps = f64::EPSILON;
-    let i = out.own;
-    let b = out.b;
-    let mut members_idx: Vec<usize> = (0..n)
-        .filter(|&j| out.p[j] > 0.0 && out.c[j] != 0.0)
-        .collect();
-    let drop = drop_tiny(out, &mut members_idx, req);
-    let own_pos = members_idx.iter().position(|&j| j == i);
+/// The parts of the moments done in closed form, with what their rounding scales with.
+#[derive(Debug, Clone, Default)]
+struct Closed {
+    a: f64,
+    ef: f64,
+    pf: f64,
+    /// Per member: `E[x_j f₊]`, `E[x_j 1(f>0)]`, `E[x_i x_j 1(f>0)]` (j ≠ own).
+    xf_m: Vec<f64>,
+    xh_m: Vec<f64>,
+    xxh_m: Vec<f64>,
+    /// `E[x_i² 1(f>0)]` for the own member.
+    xxh_own: f64,
+    /// The same sums with every term's modulus (the rounding scale).
+    abs: [f64; 4],
+    abs_xf_m: Vec<f64>,
+    abs_xh_m: Vec<f64>,
+    abs_xxh_m: Vec<f64>,
+    /// The fewest graded members active in the Fourier part.
+    start: usize,
+}
 
+/// None, exactly one and (when worth it) exactly two members active, every member graded:
+/// sums of non-negative terms.
+fn closed_parts(out: &Output, members_idx: &[usize], own_pos: Option<usize>) -> Closed {
+    let b = out.b;
     // ---- closed parts: no member active, exactly one active ----
     let nm = members_idx.len();
     let qs: Vec<f64> = members_idx.iter().map(|&j| 1.0 - out.p[j]).collect();
@@ -640,7 +687,7 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     // Member-to-member E[x_i x_j 1(f>0)], j ≠ i: only two or more active.
     let mut xxh_m = vec![0.0; nm];
     // ---- closed part: exactly two members active (when worth it, see `split_pairs`) ----
-    let start = if split_pairs(out, &members_idx, &qs) {
+    let start = if split_pairs(out, members_idx, &qs) {
         for ka in 0..nm {
             let ja = members_idx[ka];
             // Π of q over the members strictly between ka and kb, kept as a running product
@@ -674,22 +721,409 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     } else {
         2
     };
-    // The closed parts are sums of non-negative terms, each with a few roundings.
-    // (pairs: a 3-point rule on up to three pieces of a segment formula, ~20 roundings deep).
+    Closed {
+        abs: [a, ef, pf, xxh_own],
+        abs_xf_m: xf_m.clone(),
+        abs_xh_m: xh_m.clone(),
+        abs_xxh_m: xxh_m.clone(),
+        a,
+        ef,
+        pf,
+        xf_m,
+        xh_m,
+        xxh_m,
+        xxh_own,
+        start,
+    }
+}
+
+/// Which members count in the grading. Members much smaller than the largest (|c| ≤
+/// [`SMALL_REL`] · max|c|) are left ungraded when possible: graded, such a member's factor
+/// `u(zc)` does not decay before `t ~ 1/|c|`, so every configuration with it active decays like
+/// one with a member fewer and the sum needs orders of magnitude more nodes (dead features'
+/// near-zero columns in trained models and minimiser iterates). Ungraded members are summed
+/// exactly in the Fourier part and by an exact Taylor expansion in the closed parts
+/// ([`closed_parts_small`]), which needs every kink of those parts (`b`, `b + c_l` for graded
+/// l) farther from 0 than the small members can move f; the largest set of the smallest
+/// members that allows it is taken.
+fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
+    // Small relative to the largest coefficient, or to the bias (a dead feature's own output,
+    // b ≈ p/2 and every coefficient tiny, is then a polynomial in all of them).
+    let cmax = members.iter().map(|&j| out.c[j].abs()).fold(0.0, f64::max);
+    let limit = (SMALL_REL * cmax).max(SMALL_BIAS_REL * out.b.abs());
+    let mut order: Vec<usize> = (0..members.len())
+        .filter(|&k| out.c[members[k]].abs() <= limit)
+        .collect();
+    order.sort_by(|&x, &y| out.c[members[x]].abs().total_cmp(&out.c[members[y]].abs()));
+    let clear = |y: f64, lo: f64, hi: f64| {
+        // y + ε stays on one side of 0 for ε ∈ [−lo, hi], with a margin for rounding.
+        let margin = SMALL_KINK_MARGIN * (y.abs() + lo + hi);
+        y - lo > margin || y + hi < -margin
+    };
+    for len in (1..=order.len()).rev() {
+        let small = &order[..len];
+        let hi: f64 = small.iter().map(|&k| out.c[members[k]].max(0.0)).sum();
+        let lo: f64 = small.iter().map(|&k| (-out.c[members[k]]).max(0.0)).sum();
+        let mut graded = vec![true; members.len()];
+        for &k in small {
+            graded[k] = false;
+        }
+        let ok = clear(out.b, lo, hi)
+            && (0..members.len())
+                .filter(|&k| graded[k])
+                .all(|k| clear(out.b + out.c[members[k]], lo, hi));
+        if ok {
+            return graded;
+        }
+    }
+    vec![true; members.len()]
+}
+
+/// Raw moments `E[εʳ]`, r = 0…3, of a sum of independent terms with the given cumulants.
+fn raw_moments(k: [f64; 3]) -> [f64; 4] {
+    [
+        1.0,
+        k[0],
+        k[1] + k[0] * k[0],
+        k[2] + 3.0 * k[1] * k[0] + k[0] * k[0] * k[0],
+    ]
+}
+
+/// Cumulants κ₁, κ₂, κ₃ of `c x`, x = 0 w.p. 1 − p, else uniform on [0, 1].
+fn term_cumulants(c: f64, p: f64) -> [f64; 3] {
+    let m1 = c * p / 2.0;
+    let m2 = c * c * p / 3.0;
+    let m3 = c * c * c * p / 4.0;
+    [m1, m2 - m1 * m1, m3 - 3.0 * m2 * m1 + 2.0 * m1 * m1 * m1]
+}
+
+/// `E[xᵗ]` for x = 0 w.p. 1 − p, else uniform on [0, 1].
+fn x_power(p: f64, t: usize) -> f64 {
+    if t == 0 {
+        1.0
+    } else {
+        p / (t + 1) as f64
+    }
+}
+
+/// `Σ_r d[r] m[r] / r!` and the same with moduli.
+fn taylor(d: &[f64], m: &[f64; 4]) -> (f64, f64) {
+    const INV_FACT: [f64; 4] = [1.0, 1.0, 0.5, 1.0 / 6.0];
+    let mut v = 0.0;
+    let mut a = 0.0;
+    for (r, dr) in d.iter().enumerate() {
+        let t = dr * m[r] * INV_FACT[r];
+        v += t;
+        a += t.abs();
+    }
+    (v, a)
+}
+
+/// Derivatives in the bias shift y, at y = 0, of `S(y) = ∫₀¹ uᵃ (b + y + c u)₊ᵏ du` (one
+/// member active), r = 0 … k + a + 1 (S is a polynomial of that degree between its kinks).
+///
+/// # Formula
+/// `S⁽ʳ⁾ = k!/(k−r)! ∫ uᵃ (b + y + cu)₊^{k−r} du` for r ≤ k (the segment formulas);
+/// `S^{(k+1+s)} = k! · a!/(a−s)! · u*^{a−s} (−1/c)ˢ / |c|` with `u* = −b/c` when
+/// `0 < u* < 1` (the density of b + cU at 0 and its derivatives), else 0.
+fn one_member_derivatives(seg: &Segment, b: f64, c: f64, k: usize, a: usize) -> [f64; 4] {
+    let m = |kk: usize| match (kk, a) {
+        (0, 0) => seg.a0,
+        (1, 0) => seg.a1,
+        (2, 0) => seg.a2,
+        (0, 1) => seg.u0,
+        (1, 1) => seg.u1,
+        (0, 2) => seg.uu0,
+        _ => unreachable!("moment (k = {kk}, a = {a}) is not needed"),
+    };
+    let fact = [1.0, 1.0, 2.0, 6.0];
+    let mut d = [0.0; 4];
+    for (r, dr) in d.iter_mut().enumerate().take(k + 1) {
+        *dr = fact[k] / fact[k - r] * m(k - r);
+    }
+    let ustar = -b / c;
+    if ustar > 0.0 && ustar < 1.0 {
+        for s in 0..=a {
+            let r = k + 1 + s;
+            if r < 4 {
+                d[r] = fact[k] * fact[a] / fact[a - s]
+                    * ustar.powi((a - s) as i32)
+                    * (-1.0 / c).powi(s as i32)
+                    / c.abs();
+            }
+        }
+    }
+    d
+}
+
+/// Closed parts when some members are ungraded ([`choose_graded`]): none or exactly one
+/// *graded* member active, the small members arbitrary.
+///
+/// # Formula
+/// With ε the small members' sum, each closed part is `E[X S(ε)]` for a function S of the
+/// bias shift that is a polynomial of degree ≤ 3 on the range of ε (no kink there, by the
+/// choice of the small members): `(b + y)₊ᵏ` for none active, the one-member moments of
+/// [`one_member_derivatives`] for one. So `E[X S(ε)] = Σ_r S⁽ʳ⁾(0) E[X εʳ]/r!` exactly, with
+/// `E[X εʳ]` (X = 1, x_j, x_i², x_i x_j over small members) from the cumulants of the
+/// independent terms. Every graded member's x is 0 unless it is the active one.
+fn closed_parts_small(
+    out: &Output,
+    members: &[usize],
+    graded: &[bool],
+    own_pos: Option<usize>,
+) -> Closed {
+    let nm = members.len();
+    let b = out.b;
+    let c = |k: usize| out.c[members[k]];
+    let p = |k: usize| out.p[members[k]];
+    let small: Vec<usize> = (0..nm).filter(|&k| !graded[k]).collect();
+    let big: Vec<usize> = (0..nm).filter(|&k| graded[k]).collect();
+    let mut cl = Closed {
+        xf_m: vec![0.0; nm],
+        xh_m: vec![0.0; nm],
+        xxh_m: vec![0.0; nm],
+        abs_xf_m: vec![0.0; nm],
+        abs_xh_m: vec![0.0; nm],
+        abs_xxh_m: vec![0.0; nm],
+        start: 2,
+        ..Closed::default()
+    };
+    // Moments of ε and of ε with one small member's x factored out.
+    let cum: Vec<[f64; 3]> = (0..nm).map(|k| term_cumulants(c(k), p(k))).collect();
+    let total = small.iter().fold([0.0; 3], |acc, &k| {
+        [acc[0] + cum[k][0], acc[1] + cum[k][1], acc[2] + cum[k][2]]
+    });
+    let without = |ks: &[usize]| {
+        let mut t = [0.0; 3];
+        for &s in &small {
+            if !ks.contains(&s) {
+                for r in 0..3 {
+                    t[r] += cum[s][r];
+                }
+            }
+        }
+        raw_moments(t)
+    };
+    let mom = raw_moments(total);
+    // E[x_j^t εʳ] = Σ_s C(r, s) c_jˢ E[x_j^{t+s}] E[ε_{−j}^{r−s}].
+    let with_x = |j: usize, t: usize| -> [f64; 4] {
+        let rest = without(&[j]);
+        let binom = [
+            [1.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 0.0, 0.0],
+            [1.0, 2.0, 1.0, 0.0],
+            [1.0, 3.0, 3.0, 1.0],
+        ];
+        let mut m = [0.0; 4];
+        for r in 0..4 {
+            for s in 0..=r {
+                m[r] += binom[r][s] * c(j).powi(s as i32) * x_power(p(j), t + s) * rest[r - s];
+            }
+        }
+        m
+    };
+    let mom_x: Vec<[f64; 4]> = (0..nm)
+        .map(|k| if graded[k] { [0.0; 4] } else { with_x(k, 1) })
+        .collect();
+    let own_small = own_pos.filter(|&i| !graded[i]);
+    let mom_ii = own_small.map(|i| with_x(i, 2));
+    // E[x_i x_j εʳ], r ≤ 1 (only indicator moments need it).
+    let mom_ij = |i: usize, j: usize| -> [f64; 4] {
+        let rest = without(&[i, j]);
+        let (ei, ej) = (p(i) / 2.0, p(j) / 2.0);
+        [
+            ei * ej,
+            c(i) * x_power(p(i), 2) * ej + c(j) * ei * x_power(p(j), 2) + ei * ej * rest[1],
+            0.0,
+            0.0,
+        ]
+    };
+    let add = |v: &mut f64, a: &mut f64, w: f64, (tv, ta): (f64, f64)| {
+        *v += w * tv;
+        *a += w * ta;
+    };
+    // Π q over the graded members, and with one left out (prefix/suffix: no division by q).
+    let nb = big.len();
+    let mut pre = vec![1.0; nb + 1];
+    for (t, &k) in big.iter().enumerate() {
+        pre[t + 1] = pre[t] * (1.0 - p(k));
+    }
+    let mut suf = vec![1.0; nb + 1];
+    for t in (0..nb).rev() {
+        suf[t] = suf[t + 1] * (1.0 - p(big[t]));
+    }
+    let mut abs = [0.0; 4];
+    // ---- no graded member active: S(y) = (b + y)₊ᵏ, a polynomial on the range ----
+    let w0 = pre[nb];
+    if b > 0.0 && w0 > 0.0 {
+        let d = |k: usize| -> [f64; 4] {
+            match k {
+                0 => [1.0, 0.0, 0.0, 0.0],
+                1 => [b, 1.0, 0.0, 0.0],
+                _ => [b * b, 2.0 * b, 2.0, 0.0],
+            }
+        };
+        add(&mut cl.a, &mut abs[0], w0, taylor(&d(2), &mom));
+        add(&mut cl.ef, &mut abs[1], w0, taylor(&d(1), &mom));
+        add(&mut cl.pf, &mut abs[2], w0, taylor(&d(0), &mom));
+        for &j in &small {
+            add(
+                &mut cl.xf_m[j],
+                &mut cl.abs_xf_m[j],
+                w0,
+                taylor(&d(1), &mom_x[j]),
+            );
+            add(
+                &mut cl.xh_m[j],
+                &mut cl.abs_xh_m[j],
+                w0,
+                taylor(&d(0), &mom_x[j]),
+            );
+        }
+        if let (Some(i), Some(mii)) = (own_small, mom_ii) {
+            add(&mut cl.xxh_own, &mut abs[3], w0, taylor(&d(0), &mii));
+            for &j in small.iter().filter(|&&j| j != i) {
+                add(
+                    &mut cl.xxh_m[j],
+                    &mut cl.abs_xxh_m[j],
+                    w0,
+                    taylor(&d(0), &mom_ij(i, j)),
+                );
+            }
+        }
+    }
+    // ---- exactly graded member l active ----
+    for (t, &l) in big.iter().enumerate() {
+        let w = p(l) * pre[t] * suf[t + 1];
+        if w == 0.0 {
+            continue;
+        }
+        let seg = segment(b, c(l));
+        let d = |k: usize, a: usize| one_member_derivatives(&seg, b, c(l), k, a);
+        add(&mut cl.a, &mut abs[0], w, taylor(&d(2, 0), &mom));
+        add(&mut cl.ef, &mut abs[1], w, taylor(&d(1, 0), &mom));
+        add(&mut cl.pf, &mut abs[2], w, taylor(&d(0, 0), &mom));
+        add(
+            &mut cl.xf_m[l],
+            &mut cl.abs_xf_m[l],
+            w,
+            taylor(&d(1, 1), &mom),
+        );
+        add(
+            &mut cl.xh_m[l],
+            &mut cl.abs_xh_m[l],
+            w,
+            taylor(&d(0, 1), &mom),
+        );
+        for &j in &small {
+            add(
+                &mut cl.xf_m[j],
+                &mut cl.abs_xf_m[j],
+                w,
+                taylor(&d(1, 0), &mom_x[j]),
+            );
+            add(
+                &mut cl.xh_m[j],
+                &mut cl.abs_xh_m[j],
+                w,
+                taylor(&d(0, 0), &mom_x[j]),
+            );
+        }
+        if own_pos == Some(l) {
+            add(&mut cl.xxh_own, &mut abs[3], w, taylor(&d(0, 2), &mom));
+            for &j in &small {
+                add(
+                    &mut cl.xxh_m[j],
+                    &mut cl.abs_xxh_m[j],
+                    w,
+                    taylor(&d(0, 1), &mom_x[j]),
+                );
+            }
+        }
+        if let (Some(i), Some(mii)) = (own_small, mom_ii) {
+            add(
+                &mut cl.xxh_m[l],
+                &mut cl.abs_xxh_m[l],
+                w,
+                taylor(&d(0, 1), &mom_x[i]),
+            );
+            add(&mut cl.xxh_own, &mut abs[3], w, taylor(&d(0, 0), &mii));
+            for &j in small.iter().filter(|&&j| j != i) {
+                add(
+                    &mut cl.xxh_m[j],
+                    &mut cl.abs_xxh_m[j],
+                    w,
+                    taylor(&d(0, 0), &mom_ij(i, j)),
+                );
+            }
+        }
+    }
+    cl.abs = abs;
+    cl
+}
+
+/// The moments of one output to the requested accuracy (see the module documentation).
+///
+/// Fails only on non-finite input. An unreachable target (more than `max_nodes` nodes) is not
+/// an error here: the returned bounds say what was reached, and the caller decides.
+pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
+    let n = out.c.len();
+    if out.p.len() != n || out.own >= n {
+        return Err(Error::invalid(format!(
+            "one output needs as many densities as coefficients ({} vs {n}) and its own feature \
+             among them ({})",
+            out.p.len(),
+            out.own
+        )));
+    }
+    if !out.b.is_finite() || out.c.iter().chain(out.p).any(|v| !v.is_finite()) {
+        return Err(Error::invalid("non-finite coefficient, bias or density"));
+    }
+    let eps = f64::EPSILON;
+    let i = out.own;
+    let b = out.b;
+    let mut members_idx: Vec<usize> = (0..n)
+        .filter(|&j| out.p[j] > 0.0 && out.c[j] != 0.0)
+        .collect();
+    let drop = drop_tiny(out, &mut members_idx, req);
+    let own_pos = members_idx.iter().position(|&j| j == i);
+
+    let nm = members_idx.len();
+    let graded = choose_graded(out, &members_idx);
+    let cl = if graded.iter().all(|&g| g) {
+        closed_parts(out, &members_idx, own_pos)
+    } else {
+        closed_parts_small(out, &members_idx, &graded, own_pos)
+    };
+    let start = cl.start;
+    let (mut a, mut ef, mut pf, mut xxh_own) = (cl.a, cl.ef, cl.pf, cl.xxh_own);
+    let (mut xf_m, mut xh_m, mut xxh_m) = (cl.xf_m, cl.xh_m, cl.xxh_m);
+    // Closed forms: a few roundings per term (pairs: a 3-point rule on up to three pieces of
+    // a segment formula, ~20 roundings deep; small members: a Taylor sum of ≤ 4 terms).
     let closed_rel = 32.0 * eps;
-    let mut err_a = closed_rel * a;
-    let mut err_ef = closed_rel * ef;
-    let mut err_pf = closed_rel * pf;
-    let mut err_xf_m: Vec<f64> = xf_m.iter().map(|v| closed_rel * v).collect();
-    let mut err_xh_m: Vec<f64> = xh_m.iter().map(|v| closed_rel * v).collect();
-    let mut err_xxh_m: Vec<f64> = xxh_m.iter().map(|v| closed_rel * v).collect();
-    let mut err_xxh_own = closed_rel * xxh_own;
+    let mut err_a = closed_rel * cl.abs[0];
+    let mut err_ef = closed_rel * cl.abs[1];
+    let mut err_pf = closed_rel * cl.abs[2];
+    let mut err_xxh_own = closed_rel * cl.abs[3];
+    let mut err_xf_m: Vec<f64> = cl.abs_xf_m.iter().map(|v| closed_rel * v).collect();
+    let mut err_xh_m: Vec<f64> = cl.abs_xh_m.iter().map(|v| closed_rel * v).collect();
+    let mut err_xxh_m: Vec<f64> = cl.abs_xxh_m.iter().map(|v| closed_rel * v).collect();
     let mut nodes = 0;
 
     let f_max = b + members_idx.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
     let f_min = b + members_idx.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
-    if nm >= start && f_max > 0.0 {
-        let fr = Fourier::with_best_period(out, &members_idx, own_pos, f_max, f_min, start, req);
+    // The Fourier part holds `start` or more graded members active.
+    let n_graded = graded.iter().filter(|&&g| g).count();
+    if n_graded >= start && f_max > 0.0 {
+        let fr = Fourier::with_best_period(
+            out,
+            &members_idx,
+            &graded,
+            own_pos,
+            (f_min, f_max),
+            start,
+            req,
+        );
         let r = fr.run(req);
         nodes = r.nodes;
         a += r.a.0;
@@ -921,9 +1355,9 @@ impl<'a> Fourier<'a> {
     fn with_best_period(
         out: &'a Output<'a>,
         members_idx: &[usize],
+        graded: &[bool],
         own_pos: Option<usize>,
-        f_max: f64,
-        f_min: f64,
+        (f_min, f_max): (f64, f64),
         start: usize,
         req: &Request,
     ) -> Self {
@@ -952,7 +1386,15 @@ impl<'a> Fourier<'a> {
         let mut worse = 0;
         for k in (0..=shortest).rev() {
             let period = safe * PERIOD_SHRINK.powi(k as i32);
-            let cand = Fourier::new(out, members_idx, own_pos, f_max, f_min, start, period);
+            let cand = Fourier::new(
+                out,
+                members_idx,
+                graded,
+                own_pos,
+                (f_min, f_max),
+                start,
+                period,
+            );
             let nodes = cand.planned_nodes(&scout);
             match &best {
                 Some((_, n)) if nodes >= *n => {
@@ -989,16 +1431,16 @@ impl<'a> Fourier<'a> {
     fn new(
         out: &'a Output<'a>,
         members_idx: &[usize],
+        graded: &[bool],
         own_pos: Option<usize>,
-        f_max: f64,
-        f_min: f64,
+        (f_min, f_max): (f64, f64),
         start: usize,
         period: f64,
     ) -> Self {
         let range = f_max.max(-f_min);
         let sigma = ALIAS_EXPONENT / period;
         let h = 2.0 * std::f64::consts::PI / period;
-        let make = |j: usize| {
+        let make = |j: usize, graded: bool| {
             let c = out.c[j];
             let sc = C::new(sigma * c, 0.0);
             let (u, w, v) = uwv(sc);
@@ -1010,6 +1452,7 @@ impl<'a> Fourier<'a> {
                 u_max: u.re,
                 w_max: w.re,
                 v_max: v.re,
+                graded,
             }
         };
         let mut others = Vec::with_capacity(members_idx.len());
@@ -1017,9 +1460,9 @@ impl<'a> Fourier<'a> {
         let mut own = None;
         for (k, &j) in members_idx.iter().enumerate() {
             if Some(k) == own_pos {
-                own = Some(make(j));
+                own = Some(make(j, graded[k]));
             } else {
-                others.push(make(j));
+                others.push(make(j, graded[k]));
                 other_pos.push(k);
             }
         }
@@ -1039,9 +1482,11 @@ impl<'a> Fourier<'a> {
             alias[2] += wgt * y * y;
         }
         let perturbation = Perturbation::new(out, members_idx, sigma, start);
+        // Ungraded factors need not decay: their majorants are non-increasing in t.
         let t_star = others
             .iter()
             .chain(own.iter())
+            .filter(|m| m.graded)
             .map(|m| m.decay_start())
             .fold(0.0, f64::max);
         Fourier {
@@ -1092,22 +1537,23 @@ impl<'a> Fourier<'a> {
             let k2 = 2.0 * eb / (r2 * r2.sqrt());
             for (k, m) in self.others.iter().enumerate() {
                 bnd[k] = m.bounds(t);
-                pre[k + 1] = pre[k].times_factor(m.q, bnd[k].0);
+                pre[k + 1] = pre[k].times_member(m, bnd[k].0);
             }
             let p_oth = pre[no];
             let (own_b, p_all) = match &self.own {
                 Some(m) => {
                     let bo = m.bounds(t);
-                    (Some(bo), p_oth.times_factor(m.q, bo.0))
+                    (Some(bo), p_oth.times_member(m, bo.0))
                 }
                 None => (None, p_oth),
             };
+            let own_graded = usize::from(self.own.as_ref().is_some_and(|m| m.graded));
             ba.push(k2 * p_all.at_least(self.start));
             bef.push(k1 * p_all.at_least(self.start));
             bpf.push(k0 * p_all.at_least(self.start));
             let (xb, xh, xxh) = match own_b {
                 Some(bo) => {
-                    let rest = p_oth.at_least(self.start - 1);
+                    let rest = p_oth.at_least(self.start - own_graded);
                     (k1 * bo.1 * rest, k0 * bo.1 * rest, k0 * bo.2 * rest)
                 }
                 None => (0.0, 0.0, 0.0),
@@ -1120,19 +1566,20 @@ impl<'a> Fourier<'a> {
             if gradient {
                 for k in (0..no).rev() {
                     let m = &self.others[k];
-                    suf[k] = suf[k + 1].times_factor(m.q, bnd[k].0);
+                    suf[k] = suf[k + 1].times_member(m, bnd[k].0);
                 }
                 for k in 0..no {
                     let loo_oth = pre[k].mul(suf[k + 1]);
                     let loo = match (&self.own, own_b) {
-                        (Some(m), Some(bo)) => loo_oth.times_factor(m.q, bo.0),
+                        (Some(m), Some(bo)) => loo_oth.times_member(m, bo.0),
                         _ => loo_oth,
                     };
                     let w = bnd[k].1;
-                    g_xf.push(k1 * w * loo.at_least(self.start - 1));
-                    g_xh.push(k0 * w * loo.at_least(self.start - 1));
+                    let level = self.start - usize::from(self.others[k].graded);
+                    g_xf.push(k1 * w * loo.at_least(level));
+                    g_xh.push(k0 * w * loo.at_least(level));
                     g_xxh.push(match own_b {
-                        Some(bo) => k0 * w * bo.1 * loo_oth.at_least(self.start - 2),
+                        Some(bo) => k0 * w * bo.1 * loo_oth.at_least(level - own_graded),
                         None => 0.0,
                     });
                     worst = worst.max(g_xh[l * no + k]).max(g_xxh[l * no + k]);
@@ -1238,6 +1685,7 @@ impl<'a> Fourier<'a> {
         let gradient = req.gradient;
         let no = self.others.len();
         let n_members = no + usize::from(self.own.is_some());
+        let own_graded = usize::from(self.own.as_ref().is_some_and(|m| m.graded));
         let eps = f64::EPSILON;
         let b = self.out.b;
         let mut acc = [0.0f64; 6]; // a, ef, pf, own xf, own xh, own xxh
@@ -1293,16 +1741,16 @@ impl<'a> Fourier<'a> {
                 } else {
                     phi[k] = m.p * u_with(s, e);
                 }
-                pre[k + 1] = pre[k].times_real_factor(m.q, phi[k]);
+                pre[k + 1] = pre[k].times_member(m, phi[k]);
             }
             let p_oth = pre[no];
             let own_f = self.own.as_ref().map(|m| {
                 let (u, w, v) = uwv_with(z * m.c, m.e * rot[no]);
                 (C::new(m.q, 0.0), m.p * u, m.p * w, m.p * v)
             });
-            let p_all = match own_f {
-                Some((q, pu, _, _)) => p_oth.times_factor(q, pu),
-                None => p_oth,
+            let p_all = match (own_f, &self.own) {
+                (Some((_, pu, _, _)), Some(m)) => p_oth.times_member(m, pu),
+                _ => p_oth,
             };
             let mut add = |slot: usize, f: C| {
                 acc[slot] += wgt * f.re;
@@ -1313,28 +1761,31 @@ impl<'a> Fourier<'a> {
             add(1, k1 * top);
             add(2, k0 * top);
             if let Some((_, _, pw, pv)) = own_f {
-                let rest = p_oth.at_least(self.start - 1);
+                let rest = p_oth.at_least(self.start - own_graded);
                 add(3, k1 * pw * rest);
                 add(4, k0 * pw * rest);
                 add(5, k0 * pv * rest);
             }
             if gradient {
                 for k in (0..no).rev() {
-                    suf[k] = suf[k + 1].times_real_factor(self.others[k].q, phi[k]);
+                    suf[k] = suf[k + 1].times_member(&self.others[k], phi[k]);
                 }
-                let level = self.start - 1;
                 for k in 0..no {
-                    // Leave-one-out product X = pre·suf of the others; with the own member's
-                    // factor (q, pu): (X·own)_{≥L} = q X_{≥L} + pu X_{≥L−1}.
-                    let (x_top, x_below) = match own_f {
-                        Some(_) => (
-                            pre[k].product_at_least(suf[k + 1], level),
-                            pre[k].product_at_least(suf[k + 1], level - 1),
-                        ),
-                        None => (pre[k].product_at_least(suf[k + 1], level), C::new(0.0, 0.0)),
+                    // Leave-one-out product X = pre·suf of the others, at the level its x_k
+                    // factor leaves (one less when member k counts); with the own member's
+                    // factor (q, pu): (X·own)_{≥L} = q X_{≥L} + pu X_{≥L−1} (graded), or
+                    // (q + pu) X_{≥L}; the x_i x_k moment needs X_{≥L−1} (own graded) or X_{≥L}.
+                    let level = self.start - usize::from(self.others[k].graded);
+                    let x_top = pre[k].product_at_least(suf[k + 1], level);
+                    let x_below = match own_f {
+                        Some(_) if own_graded == 1 => {
+                            pre[k].product_at_least(suf[k + 1], level - 1)
+                        }
+                        _ => x_top,
                     };
                     let loo = match own_f {
-                        Some((q, pu, _, _)) => q * x_top + pu * x_below,
+                        Some((q, pu, _, _)) if own_graded == 1 => q * x_top + pu * x_below,
+                        Some((q, pu, _, _)) => (q + pu) * x_top,
                         None => x_top,
                     };
                     let part = psi[k] * loo;
