@@ -258,3 +258,15 @@ pub const ONEDIM_HVP_SAFETY: f64 = 10.0;
 /// when that tolerance is within this factor of the exact-Hessian path's; above, the products'
 /// error set it and the kind is "undetermined".
 pub const UNRESOLVED_FACTOR: f64 = 10.0;
+
+// ===== bars branch: feature norms, superposition and matrix pictures (geometry --matrices) =====
+
+/// Superposition `Σ_{j≠i} (Ŵ_i·W_j)²` agrees with exact rational arithmetic on the stored
+/// numbers within this relative error (the compensated dot products leave only the final
+/// roundings). Compared after rounding W itself (a rotation of the hidden space), the error is
+/// relative to the problem's scale `‖W‖²_F` instead.
+pub const SUPERPOSITION_REL: f64 = 1e-12;
+
+/// Share of `‖W‖²_F` below which a superposition counts as 0 when compared with exact
+/// arithmetic: an overlap that is exactly 0 comes out at most ~(n·ε)² of the scale, squared.
+pub const SUPERPOSITION_FLOOR: f64 = 1e-30;
