@@ -554,7 +554,8 @@ fn superposition_of_hand_examples() {
 }
 
 /// A seeded W in one of five regimes: random, zero columns, tiny or huge columns, nearly
-/// orthogonal columns (overlaps 1e-9 … 1e-5), cancelling pairs (w, −w) of dyadic entries.
+/// orthogonal columns (overlaps 1e-9 … 1e-5, rotated), cancelling pairs (w, −w) of dyadic
+/// entries.
 fn regime_w(m: usize, n: usize, regime: usize, seed: u64) -> DMatrix<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = DMatrix::from_fn(m, n, |_, _| rng.random_range(-3.0..3.0));
@@ -577,11 +578,15 @@ fn regime_w(m: usize, n: usize, regime: usize, seed: u64) -> DMatrix<f64> {
             }
         }
         3 => {
+            // Perturbed axes, turned by a random rotation so that every entry is O(1) and the
+            // small overlaps come from cancelling sums (where plain dot products lose digits).
             let delta = 10f64.powf(rng.random_range(-9.0..-5.0));
-            w = DMatrix::from_fn(m, n, |h, j| {
+            let axes = DMatrix::from_fn(m, n, |h, j| {
                 let axis = if h == j % m { 1.0 } else { 0.0 };
                 axis + delta * rng.random_range(-1.0..1.0)
             });
+            let g = DMatrix::from_fn(m, m, |_, _| rng.sample::<f64, _>(StandardNormal));
+            w = g.qr().q() * axes;
         }
         4 => {
             let half = n.div_ceil(2);
