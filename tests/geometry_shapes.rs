@@ -653,8 +653,11 @@ proptest! {
 
 #[test]
 fn matrix_panel_reads_like_a_matrix_with_b_after_a_gap() {
-    let model = Model::from_rows(&[vec![1.0, 0.0, -1.0], vec![0.0, 2.0, 0.0]], &[0.5, -0.25, 0.0])
-        .unwrap();
+    let model = Model::from_rows(
+        &[vec![1.0, 0.0, -1.0], vec![0.0, 2.0, 0.0]],
+        &[0.5, -0.25, 0.0],
+    )
+    .unwrap();
     let tms_exact::plot::Panel::Heat(h) = geometry::matrix_panel(&model, "t") else {
         panic!("a heat map");
     };
@@ -718,7 +721,10 @@ fn matrices_picture_for_model_files_and_a_stack() {
     );
     // Hexagon has 6 features, the untied model 4: both drawn, text lists both.
     let out = stdout(&tms(&["geometry", t, u, "--matrices", "--out", p]));
-    assert!(out.contains("superposition") && out.contains("‖W_i‖"), "{out}");
+    assert!(
+        out.contains("superposition") && out.contains("‖W_i‖"),
+        "{out}"
+    );
     let (png, svg) = (prefix.with_extension("png"), prefix.with_extension("svg"));
     // Default layout: one row of matrices over one row of bars.
     let (w, h) = png_dims(&png);
@@ -769,7 +775,14 @@ fn matrices_picture_for_model_files_and_a_stack() {
     // chart under its matrix (a blank cell pads the short row).
     let p3 = dir.path().join("three");
     stdout(&tms(&[
-        "geometry", t, u, t, "--matrices", "--columns", "2", "--out",
+        "geometry",
+        t,
+        u,
+        t,
+        "--matrices",
+        "--columns",
+        "2",
+        "--out",
         p3.to_str().unwrap(),
     ]));
     let (w, h) = png_dims(&p3.with_extension("png"));
@@ -790,20 +803,32 @@ fn matrices_picture_for_model_files_and_a_stack() {
     // Bad input: one line, exit 2, no picture.
     let bad = dir.path().join("bad");
     let b = bad.to_str().unwrap();
-    assert_usage_error(
-        "no --out",
-        &tms(&["geometry", t, "--matrices"]),
-        "--out",
-    );
+    assert_usage_error("no --out", &tms(&["geometry", t, "--matrices"]), "--out");
     let missing = dir.path().join("missing.json");
     assert_usage_error(
         "missing file",
-        &tms(&["geometry", missing.to_str().unwrap(), "--matrices", "--out", b]),
+        &tms(&[
+            "geometry",
+            missing.to_str().unwrap(),
+            "--matrices",
+            "--out",
+            b,
+        ]),
         "missing.json",
     );
     assert_usage_error(
         "with --sweep",
-        &tms(&["geometry", "--sweep", "--n", "3", "--m", "2", "--matrices", "--out", b]),
+        &tms(&[
+            "geometry",
+            "--sweep",
+            "--n",
+            "3",
+            "--m",
+            "2",
+            "--matrices",
+            "--out",
+            b,
+        ]),
         "--matrices",
     );
     assert_usage_error(

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use tms_exact::plot::{
-    self, Arrow, ArrowPlot, Axis, Bar, BarPlot, CategoryMap, ColorScale, Figure, HeatMap,
-    LinePlot, Mark, MarkKind, Panel, Polyline, RefLine, Series,
+    self, Arrow, ArrowPlot, Axis, Bar, BarPlot, CategoryMap, ColorScale, Figure, HeatMap, LinePlot,
+    Mark, MarkKind, Panel, Polyline, RefLine, Series,
 };
 
 /// Width and height from a PNG's IHDR chunk (signature, length, "IHDR", then big-endian
@@ -284,14 +284,22 @@ fn diverging_matrix_has_row_zero_on_top_and_bars_start_at_the_top() {
     let blue = centre(&px, |c| c[2] as i32 > c[0] as i32 + 60);
     let red = centre(&px, |c| c[0] as i32 > c[2] as i32 + 60);
     let grey = centre(&px, |c| c == [200, 200, 200]);
-    assert!(blue.1 < grey.1 && (blue.1 - red.1).abs() < 2.0, "{blue:?} {red:?} {grey:?}");
+    assert!(
+        blue.1 < grey.1 && (blue.1 - red.1).abs() < 2.0,
+        "{blue:?} {red:?} {grey:?}"
+    );
     assert!(blue.0 < red.0 && (red.0 - grey.0).abs() < 2.0);
     let text = svg_text(&r.svg);
     assert!(text.contains('b') && text.contains("feature i"));
     // Not reversed: row 0 at the bottom.
     let mut up = m;
     up.y = Axis::linear("feature i");
-    let px = pixels(&plot::draw(&Figure::new("", vec![Panel::Heat(up)])).unwrap().png, 118);
+    let px = pixels(
+        &plot::draw(&Figure::new("", vec![Panel::Heat(up)]))
+            .unwrap()
+            .png,
+        118,
+    );
     let blue = centre(&px, |c| c[2] as i32 > c[0] as i32 + 60);
     let grey = centre(&px, |c| c == [200, 200, 200]);
     assert!(blue.1 > grey.1);

@@ -296,7 +296,11 @@ impl ColorMapping {
                 .filter(|v| v.is_finite())
                 .fold(0.0f64, |a, v| a.max(v.abs()));
             let a = if a > 0.0 { a } else { 1.0 };
-            return ColorMapping { scale, lo: -a, hi: a };
+            return ColorMapping {
+                scale,
+                lo: -a,
+                hi: a,
+            };
         }
         let log = scale == ColorScale::Log;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -404,10 +408,7 @@ pub fn color_bar<DB: DrawingBackend>(
     chart
         .draw_series((0..LEVELS).map(|k| {
             let y0 = map.lo + k as f64 * step;
-            Rectangle::new(
-                [(0.0, y0), (1.0, y0 + step)],
-                map.color(k).filled(),
-            )
+            Rectangle::new([(0.0, y0), (1.0, y0 + step)], map.color(k).filled())
         }))
         .map_err(drawing_error)?;
     chart
@@ -505,6 +506,9 @@ mod tests {
         // A reversed axis maps its low end to the far pixel limit.
         let r = coord_for(0.0, 1.0, &Axis::linear("i").reversed());
         assert_eq!(r.map(&0.0, (0, 100)), 100);
-        assert_eq!(coord_for(0.0, 1.0, &Axis::linear("i")).map(&0.0, (0, 100)), 0);
+        assert_eq!(
+            coord_for(0.0, 1.0, &Axis::linear("i")).map(&0.0, (0, 100)),
+            0
+        );
     }
 }

@@ -109,7 +109,9 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BarPlot) -> R
         if b.value == 0.0 {
             continue;
         }
-        let color = map.level(b.color_value).map_or(axes::MISSING, |l| map.color(l));
+        let color = map
+            .level(b.color_value)
+            .map_or(axes::MISSING, |l| map.color(l));
         let corners = [(0.0, i as f64 - half), (b.value, i as f64 + half)];
         chart
             .draw_series([
