@@ -11,7 +11,8 @@ use crate::tolerance;
 pub struct Geometry {
     /// ‖W_i‖ for each feature.
     pub norms: Vec<f64>,
-    /// Superposition of feature i: Σ_{j≠i} (Ŵ_i · W_j)².
+    /// Superposition of feature i: Σ_{j≠i} (Ŵ_i · W_j)², exact for every non-zero column (a
+    /// dropped feature's too; see [`superposition`]).
     pub superposition: Vec<f64>,
     /// Feature dimensionality D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)² (0 for a dropped feature).
     pub dimensionality: Vec<f64>,
@@ -35,7 +36,10 @@ pub struct Geometry {
 pub fn geometry(model: &Model) -> Geometry {
     let w = model.w();
     let n = model.n();
-    let norms: Vec<f64> = (0..n).map(|i| w.column(i).norm()).collect();
+    // Without underflow, so the bars' lengths (same function) match the printed norms.
+    let norms: Vec<f64> = (0..n)
+        .map(|i| crate::numeric::norm(w.column(i).as_slice()))
+        .collect();
     let dropped: Vec<usize> = (0..n)
         .filter(|&i| norms[i] < tolerance::DROPPED_NORM)
         .collect();

@@ -680,6 +680,7 @@ fn matrix_panel_reads_like_a_matrix_with_b_after_a_gap() {
     };
     let norms: Vec<f64> = b.bars.iter().map(|x| x.value).collect();
     assert_eq!(norms, vec![1.0, 2.0, 1.0]);
+    assert_eq!(norms, geometry(&model).norms);
     let colours: Vec<f64> = b.bars.iter().map(|x| x.color_value).collect();
     assert_eq!(colours, geometry::superposition(&model));
     assert_eq!(colours, vec![1.0, 0.0, 1.0]);
