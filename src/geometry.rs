@@ -11,7 +11,8 @@ use crate::tolerance;
 pub struct Geometry {
     /// ‖W_i‖ for each feature.
     pub norms: Vec<f64>,
-    /// Superposition of feature i: Σ_{j≠i} (Ŵ_i · W_j)².
+    /// Superposition of feature i: Σ_{j≠i} (Ŵ_i · W_j)², exact for every non-zero column (a
+    /// dropped feature's too; see [`superposition`]).
     pub superposition: Vec<f64>,
     /// Feature dimensionality D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)² (0 for a dropped feature).
     pub dimensionality: Vec<f64>,
@@ -35,11 +36,15 @@ pub struct Geometry {
 pub fn geometry(model: &Model) -> Geometry {
     let w = model.w();
     let n = model.n();
-    let norms: Vec<f64> = (0..n).map(|i| w.column(i).norm()).collect();
+    // Without underflow, so the bars' lengths (same function) match the printed norms.
+    let norms: Vec<f64> = (0..n)
+        .map(|i| crate::numeric::norm(w.column(i).as_slice()))
+        .collect();
     let dropped: Vec<usize> = (0..n)
         .filter(|&i| norms[i] < tolerance::DROPPED_NORM)
         .collect();
-    let mut superposition = vec![0.0; n];
+    // The exact definition (no tolerance), so printed values match the bars' colours.
+    let superposition = superposition(model);
     let mut dimensionality = vec![0.0; n];
     for i in 0..n {
         if norms[i] < tolerance::DROPPED_NORM {
@@ -50,9 +55,6 @@ pub fn geometry(model: &Model) -> Geometry {
         for j in 0..n {
             let d = unit.dot(&w.column(j));
             total += d * d;
-            if j != i {
-                superposition[i] += d * d;
-            }
         }
         dimensionality[i] = norms[i] * norms[i] / total;
     }
@@ -82,6 +84,193 @@ pub fn geometry(model: &Model) -> Geometry {
         dropped,
         antipodal_pairs,
         shape,
+    }
+}
+
+/// Superposition of each feature: how much of the other features' embeddings lies along its
+/// direction (0 for a feature orthogonal to all others, 1 for each of an antipodal pair, 0 for
+/// a zero column). Uses the encoder `W` for untied models too.
+///
+/// # Formula
+/// `s_i = Σ_{j≠i} (Ŵ_i · W_j)² = Σ_{j≠i} (W_i · W_j)² / ‖W_i‖²` with `Ŵ_i = W_i / ‖W_i‖`;
+/// `s_i = 0` when `W_i = 0`.
+///
+/// Computed to a few ulps of the exact value of the stored numbers: each column is scaled by
+/// a power of two (exact) so tiny and huge columns neither underflow nor overflow, and the
+/// dot products are compensated (Ogita–Rump–Oishi `Dot2`), so nearly orthogonal columns keep
+/// their small but non-zero overlaps instead of rounding noise.
+pub fn superposition(model: &Model) -> Vec<f64> {
+    let w = model.w();
+    let n = model.n();
+    // Column j = 2^e_j · u_j with max |u_j| in [0.5, 1): exact scaling.
+    let scaled: Vec<(i32, Vec<f64>)> = (0..n)
+        .map(|j| {
+            let col = w.column(j);
+            let big = col.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            if big == 0.0 {
+                return (0, vec![0.0; col.len()]);
+            }
+            let e = libm::frexp(big).1;
+            (e, col.iter().map(|x| libm::ldexp(*x, -e)).collect())
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let (_, ui) = &scaled[i];
+            let nn = dot2(ui, ui);
+            if nn == 0.0 {
+                return 0.0;
+            }
+            // (W_i·W_j)²/‖W_i‖² = (u_i·u_j · 2^e_j)² / ‖u_i‖²: the scale of W_i cancels.
+            (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let (ej, uj) = &scaled[j];
+                    let d = libm::ldexp(dot2(ui, uj), *ej);
+                    d * d / nn
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// `x · y` as if computed in twice the working precision (Ogita, Rump & Oishi 2005, `Dot2`):
+/// error-free products (fused multiply-add) and sums, the rounding errors summed alongside.
+fn dot2(x: &[f64], y: &[f64]) -> f64 {
+    let mut s = 0.0f64;
+    let mut c = 0.0f64;
+    for (a, b) in x.iter().zip(y) {
+        let p = a * b;
+        let pe = a.mul_add(*b, -p);
+        let t = s + p;
+        let z = t - s;
+        let se = (s - (t - z)) + (p - z);
+        s = t;
+        c += se + pe;
+    }
+    s + c
+}
+
+/// Tick positions for `k` matrix rows or columns: every index up to ten labels, else every
+/// 2nd, 5th, 10th, … so at most about ten remain.
+fn index_ticks(k: usize) -> Vec<(f64, String)> {
+    let step = [1usize, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+        .into_iter()
+        .find(|s| k.div_ceil(*s) <= 10)
+        .unwrap_or_else(|| k.div_ceil(10));
+    (0..k)
+        .step_by(step)
+        .map(|i| (i as f64, i.to_string()))
+        .collect()
+}
+
+/// The matrix `M` (`WᵀW`, untied `W_out W`) as a heat map read like a matrix (row i = feature
+/// i from the top, column j = feature j), with the bias `b` as one more column after a grey
+/// gap, on one diverging colour scale (blue negative, white 0, red positive, symmetric).
+pub fn matrix_panel(model: &Model, title: &str) -> crate::plot::Panel {
+    let n = model.n();
+    let m = model.gram();
+    let b = model.b();
+    // Columns 0..n are M's, n is the gap (NaN: grey), n + 1 is b.
+    let xs: Vec<f64> = (0..n + 2).map(|j| j as f64).collect();
+    let ys: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let mut values = Vec::with_capacity(n * (n + 2));
+    for i in 0..n {
+        values.extend((0..n).map(|j| m[(i, j)]));
+        values.push(f64::NAN);
+        values.push(b[i]);
+    }
+    let mut xticks = index_ticks(n);
+    xticks.push(((n + 1) as f64, "b".into()));
+    let what = if model.is_tied() { "WᵀW" } else { "W_out W" };
+    crate::plot::Panel::Heat(crate::plot::HeatMap {
+        title: title.to_string(),
+        x: crate::plot::Axis::linear("feature j   (right: bias b)").with_ticks(xticks),
+        y: crate::plot::Axis::linear("feature i")
+            .reversed()
+            .with_ticks(index_ticks(n)),
+        xs,
+        ys,
+        values,
+        scale: crate::plot::ColorScale::Diverging,
+        color_label: format!("({what})ᵢⱼ and bᵢ"),
+        contours: Vec::new(),
+        marks: Vec::new(),
+        paths: Vec::new(),
+    })
+}
+
+/// Superposition at which the bars' colour scale tops out (larger values are clamped).
+pub const SUPERPOSITION_COLOR_MAX: f64 = 1.0;
+
+/// One bar per feature (feature 0 at the top): length the norm `‖W_i‖` of the embedding
+/// (untied: the encoder's column), colour its [`superposition`] from 0 (dark) to 1 (bright,
+/// clamped above).
+pub fn bars_panel(model: &Model, title: &str) -> crate::plot::Panel {
+    let w = model.w();
+    let s = superposition(model);
+    let bars = (0..model.n())
+        .map(|i| crate::plot::Bar {
+            label: i.to_string(),
+            value: crate::numeric::norm(w.column(i).as_slice()),
+            color_value: s[i],
+        })
+        .collect();
+    crate::plot::Panel::Bars(crate::plot::BarPlot {
+        title: title.to_string(),
+        x_label: "‖W_i‖".into(),
+        bars,
+        color_label: "superposition (clamped at 1)".into(),
+        color_max: SUPERPOSITION_COLOR_MAX,
+    })
+}
+
+/// The paper's "basic results" picture for several models: each model's [`matrix_panel`]
+/// above its [`bars_panel`], `columns` models per row (0: all in one row), so the default is
+/// one row of matrices over one row of bars.
+pub fn figure_matrices(
+    models: &[(&Model, String)],
+    title: &str,
+    columns: usize,
+) -> crate::plot::Figure {
+    let per_row = if columns == 0 {
+        models.len().max(1)
+    } else {
+        columns
+    };
+    let mut panels = Vec::new();
+    for chunk in models.chunks(per_row) {
+        let mut row: Vec<crate::plot::Panel> = chunk
+            .iter()
+            .map(|(m, label)| matrix_panel(m, &panel_title(m, label, true)))
+            .collect();
+        // A short last row keeps the bars under their matrices.
+        row.resize(per_row.min(models.len()), crate::plot::Panel::Blank);
+        panels.extend(row);
+        panels.extend(
+            chunk
+                .iter()
+                .map(|(m, label)| bars_panel(m, &panel_title(m, label, false))),
+        );
+    }
+    // A short last row of bars needs no padding: nothing follows it.
+    let mut fig = crate::plot::Figure::new(title, panels);
+    fig.columns = per_row.min(models.len().max(1));
+    fig.panel_size = (520, 460);
+    fig
+}
+
+/// "label: WᵀW | b" or "label: ‖W_i‖, superposition" (without a label: the part after it).
+fn panel_title(model: &Model, label: &str, matrix: bool) -> String {
+    let what = match (matrix, model.is_tied()) {
+        (true, true) => "WᵀW | b",
+        (true, false) => "W_out W | b",
+        (false, _) => "‖W_i‖, superposition",
+    };
+    if label.is_empty() {
+        what.to_string()
+    } else {
+        format!("{label}: {what}")
     }
 }
 

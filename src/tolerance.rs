@@ -265,3 +265,14 @@ pub const UNRESOLVED_FACTOR: f64 = 10.0;
 /// (20, 5) ran for over 20 minutes at the closed-form path's 1e-8).
 pub const HESSIAN_FREE_LBFGS_GRAD: f64 = 1e-6;
 pub const HESSIAN_FREE_LBFGS_FLOOR: f64 = 10.0;
+// ===== bars branch: feature norms, superposition and matrix pictures (geometry --matrices) =====
+
+/// Superposition `Σ_{j≠i} (Ŵ_i·W_j)²` agrees with exact rational arithmetic on the stored
+/// numbers within this relative error (the compensated dot products leave only the final
+/// roundings). Compared after rounding W itself (a rotation of the hidden space), the error is
+/// relative to the problem's scale `‖W‖²_F` instead.
+pub const SUPERPOSITION_REL: f64 = 1e-12;
+
+/// Share of `‖W‖²_F` below which a superposition counts as 0 when compared with exact
+/// arithmetic: an overlap that is exactly 0 comes out at most ~(n·ε)² of the scale, squared.
+pub const SUPERPOSITION_FLOOR: f64 = 1e-30;

@@ -469,3 +469,381 @@ fn the_density_sweep_writes_exact_optima_and_refuses_bad_ranges() {
         assert!(!dir.path().join("bad.png").exists());
     }
 }
+
+// ---- superposition and the `--matrices` picture ----
+
+mod binary;
+mod common;
+
+use num_rational::BigRational;
+use proptest::prelude::*;
+use tms_exact::route::rational::to_f64;
+use tms_exact::tolerance::{SUPERPOSITION_FLOOR, SUPERPOSITION_REL};
+
+/// `Σ_{j≠i} (W_i·W_j)² / (W_i·W_i)` in exact rational arithmetic on the stored numbers.
+fn exact_superposition(w: &DMatrix<f64>) -> Vec<f64> {
+    let r = |x: f64| BigRational::from_float(x).expect("finite");
+    let zero = BigRational::from_float(0.0).unwrap();
+    let dot = |i: usize, j: usize| {
+        (0..w.nrows()).fold(zero.clone(), |a, k| a + r(w[(k, i)]) * r(w[(k, j)]))
+    };
+    (0..w.ncols())
+        .map(|i| {
+            let nn = dot(i, i);
+            if nn == zero {
+                return 0.0;
+            }
+            let total = (0..w.ncols())
+                .filter(|&j| j != i)
+                .fold(zero.clone(), |a, j| {
+                    let d = dot(i, j);
+                    a + &d * &d
+                });
+            to_f64(&(total / nn))
+        })
+        .collect()
+}
+
+fn model_w(w: DMatrix<f64>) -> Model {
+    let n = w.ncols();
+    Model::new(w, nalgebra::DVector::zeros(n)).unwrap()
+}
+
+#[test]
+fn superposition_of_hand_examples() {
+    // Orthogonal columns: nothing overlaps, exactly.
+    let ortho = model_of(&[vec![1.0, 1.0], vec![1.0, -1.0]]);
+    assert_eq!(geometry::superposition(&ortho), vec![0.0, 0.0]);
+    // An antipodal pair: each sees the other fully (cos² = 1, equal norms).
+    let pair = model_of(&[vec![0.6, 0.8], vec![-0.6, -0.8]]);
+    for s in geometry::superposition(&pair) {
+        assert!((s - 1.0).abs() < 1e-15, "{s}");
+    }
+    // Unequal norms: s_i = ‖W_j‖² cos², so the short feature sees more of the long one.
+    let uneven = model_of(&[vec![2.0, 0.0], vec![-0.5, 0.0]]);
+    assert_eq!(geometry::superposition(&uneven), vec![0.25, 4.0]);
+    // A zero column has no direction: 0, and it adds nothing to the others.
+    let zero = model_of(&[vec![1.0, 0.0], vec![0.0, 0.0], vec![0.0, 2.0]]);
+    assert_eq!(geometry::superposition(&zero), vec![0.0, 0.0, 0.0]);
+    // A tiny or a huge column keeps its direction (no underflow or overflow in ‖W_i‖²).
+    let tiny = model_of(&[vec![3e-200, 4e-200], vec![0.6, 0.8]]);
+    let s = geometry::superposition(&tiny);
+    assert!((s[0] - 1.0).abs() < 1e-15 && s[1] == 0.0, "{s:?}");
+    let huge = model_of(&[vec![3e200, 4e200], vec![0.6, 0.8]]);
+    let s = geometry::superposition(&huge);
+    assert!((s[0] - 1.0).abs() < 1e-15, "{s:?}");
+    // The regular pentagon: Σ_{j≠i} cos²(2π(j−i)/5) = 3/2 for every feature.
+    for s in geometry::superposition(&model_of(&polygon(5, 1.0))) {
+        assert!((s - 1.5).abs() < 1e-14, "{s}");
+    }
+    // Untied models: the encoder W alone decides (W_out does not enter).
+    let tied = model_of(&[vec![1.0, 0.0], vec![1.0, 1.0]]);
+    let untied = tied
+        .clone()
+        .with_w_out(DMatrix::from_row_slice(2, 2, &[5.0, -1.0, 0.5, 2.0]))
+        .unwrap();
+    assert_eq!(
+        geometry::superposition(&tied),
+        geometry::superposition(&untied)
+    );
+    // The census's geometry prints the same numbers as the bars' colours.
+    assert_eq!(
+        geometry(&tiny).superposition,
+        geometry::superposition(&tiny)
+    );
+}
+
+/// A seeded W in one of five regimes: random, zero columns, tiny or huge columns, nearly
+/// orthogonal columns (overlaps 1e-9 … 1e-5, rotated), cancelling pairs (w, −w) of dyadic
+/// entries.
+fn regime_w(m: usize, n: usize, regime: usize, seed: u64) -> DMatrix<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = DMatrix::from_fn(m, n, |_, _| rng.random_range(-3.0..3.0));
+    match regime {
+        1 => {
+            for j in (0..n).step_by(2) {
+                w.column_mut(j).fill(0.0);
+            }
+        }
+        2 => {
+            for j in 0..n {
+                let k: i32 = rng.random_range(0..4);
+                let f = match k {
+                    0 => 1e-12,
+                    1 => 2f64.powi(-600),
+                    2 => 1e150,
+                    _ => 1.0,
+                };
+                w.column_mut(j).scale_mut(f);
+            }
+        }
+        3 => {
+            // Perturbed axes, turned by a random rotation so that every entry is O(1) and the
+            // small overlaps come from cancelling sums (where plain dot products lose digits).
+            let delta = 10f64.powf(rng.random_range(-9.0..-5.0));
+            let axes = DMatrix::from_fn(m, n, |h, j| {
+                let axis = if h == j % m { 1.0 } else { 0.0 };
+                axis + delta * rng.random_range(-1.0..1.0)
+            });
+            let g = DMatrix::from_fn(m, m, |_, _| rng.sample::<f64, _>(StandardNormal));
+            w = g.qr().q() * axes;
+        }
+        4 => {
+            let half = n.div_ceil(2);
+            for j in 0..half {
+                for h in 0..m {
+                    let v = (rng.random_range(-24i32..24) as f64) / 8.0;
+                    w[(h, j)] = v;
+                    if half + j < n {
+                        w[(h, half + j)] = -v;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    w
+}
+
+fn frob2(w: &DMatrix<f64>) -> f64 {
+    w.iter().map(|x| x * x).sum()
+}
+
+proptest! {
+    #![proptest_config(common::config(96, 0x5eed_ba25))]
+
+    /// Against exact rationals on the stored numbers, in every regime.
+    #[test]
+    fn superposition_matches_exact_rationals(
+        m in 1usize..5, n in 1usize..7, regime in 0usize..5, seed in any::<u64>()
+    ) {
+        let w = regime_w(m, n, regime, seed);
+        let got = geometry::superposition(&model_w(w.clone()));
+        let want = exact_superposition(&w);
+        let floor = SUPERPOSITION_FLOOR * frob2(&w);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            prop_assert!(
+                (g - e).abs() <= SUPERPOSITION_REL * e.abs() + floor,
+                "regime {regime}, feature {i}: {g} vs exact {e}"
+            );
+        }
+    }
+
+    /// A rotation of the hidden space (W → QW, Q orthogonal) changes no superposition.
+    #[test]
+    fn superposition_is_invariant_under_rotations(
+        m in 1usize..5, n in 1usize..7, regime in 0usize..5, seed in any::<u64>()
+    ) {
+        let w = regime_w(m, n, regime, seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xa5a5);
+        let g = DMatrix::from_fn(m, m, |_, _| rng.sample::<f64, _>(StandardNormal));
+        let q = g.qr().q();
+        let rotated = &q * &w;
+        let a = geometry::superposition(&model_w(w.clone()));
+        let b = geometry::superposition(&model_w(rotated));
+        let scale = frob2(&w);
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            prop_assert!(
+                (x - y).abs() <= SUPERPOSITION_REL * (x.abs() + scale),
+                "regime {regime}, feature {i}: {x} vs rotated {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn matrix_panel_reads_like_a_matrix_with_b_after_a_gap() {
+    let model = Model::from_rows(
+        &[vec![1.0, 0.0, -1.0], vec![0.0, 2.0, 0.0]],
+        &[0.5, -0.25, 0.0],
+    )
+    .unwrap();
+    let tms_exact::plot::Panel::Heat(h) = geometry::matrix_panel(&model, "t") else {
+        panic!("a heat map");
+    };
+    assert_eq!(h.xs.len(), 5);
+    assert_eq!(h.ys.len(), 3);
+    assert!(h.y.reversed && !h.x.reversed);
+    assert_eq!(h.scale, tms_exact::plot::ColorScale::Diverging);
+    let gram = model.gram();
+    for i in 0..3 {
+        let row = &h.values[i * 5..(i + 1) * 5];
+        for j in 0..3 {
+            assert_eq!(row[j], gram[(i, j)]);
+        }
+        assert!(row[3].is_nan(), "the gap column is empty");
+        assert_eq!(row[4], model.b()[i]);
+    }
+    assert_eq!(h.x.ticks.last().unwrap(), &(4.0, "b".to_string()));
+    let tms_exact::plot::Panel::Bars(b) = geometry::bars_panel(&model, "t") else {
+        panic!("a bar chart");
+    };
+    let norms: Vec<f64> = b.bars.iter().map(|x| x.value).collect();
+    assert_eq!(norms, vec![1.0, 2.0, 1.0]);
+    assert_eq!(norms, geometry(&model).norms);
+    let colours: Vec<f64> = b.bars.iter().map(|x| x.color_value).collect();
+    assert_eq!(colours, geometry::superposition(&model));
+    assert_eq!(colours, vec![1.0, 0.0, 1.0]);
+}
+
+fn svg_words(path: &std::path::Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    doc.descendants().filter_map(|n| n.text()).collect()
+}
+
+fn png_dims(path: &std::path::Path) -> (u32, u32) {
+    let png = std::fs::read(path).unwrap();
+    let d = png::Decoder::new(std::io::Cursor::new(&png[..]));
+    let info = d.read_info().unwrap();
+    (info.info().width, info.info().height)
+}
+
+#[test]
+fn matrices_picture_for_model_files_and_a_stack() {
+    use binary::{assert_usage_error, stdout, tms};
+    let dir = tempfile::tempdir().unwrap();
+    let tied = dir.path().join("hexagon.json");
+    std::fs::write(&tied, model_json(&polygon(6, 1.0), r#"{"density": 0.1}"#)).unwrap();
+    // An untied model with m = 3 next to the m = 2 one (any m may be drawn together).
+    let untied = dir.path().join("untied.json");
+    std::fs::write(
+        &untied,
+        r#"{"W": [[1, 0, 0.5, 0], [0, 1, 0.5, 0], [0, 0, 0, 0.25]],
+            "W_out": [[1, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [0, 0, 4]],
+            "b": [0, -0.5, 0.25, 0], "data": {"density": 0.1}}"#,
+    )
+    .unwrap();
+    let prefix = dir.path().join("basic");
+    let (t, u, p) = (
+        tied.to_str().unwrap(),
+        untied.to_str().unwrap(),
+        prefix.to_str().unwrap(),
+    );
+    // Hexagon has 6 features, the untied model 4: both drawn, text lists both.
+    let out = stdout(&tms(&["geometry", t, u, "--matrices", "--out", p]));
+    assert!(
+        out.contains("superposition") && out.contains("‖W_i‖"),
+        "{out}"
+    );
+    let (png, svg) = (prefix.with_extension("png"), prefix.with_extension("svg"));
+    // Default layout: one row of matrices over one row of bars.
+    let (w, h) = png_dims(&png);
+    assert_eq!(w, 2 * 520);
+    assert!(h > 2 * 460 && h < 3 * 460, "{h}");
+    let words = svg_words(&svg);
+    for label in [
+        "hexagon.json: WᵀW | b",
+        "untied.json: W_out W | b",
+        "‖W_i‖, superposition",
+        "feature i",
+        "superposition (clamped at 1)",
+        "(WᵀW)ᵢⱼ and bᵢ",
+        "b",
+    ] {
+        assert!(words.contains(label), "SVG lacks {label}");
+    }
+    // JSON lists each feature's norm and superposition.
+    let v = binary::json(&["geometry", t, "--matrices", "--json", "--out", p]);
+    assert_eq!(binary::floats(&v["norms"]).len(), 6);
+    for s in binary::floats(&v["superposition"]) {
+        assert!((s - 2.0).abs() < 1e-12, "hexagon superposition {s}");
+    }
+    // A weights stack (2 instances, m = 2, n = 3) and --columns 1: each model in its own row
+    // pair (matrix above bars).
+    let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/weights/notebook_fh_f32.npz");
+    let p2 = dir.path().join("stack");
+    stdout(&tms(&[
+        "geometry",
+        stack.to_str().unwrap(),
+        "--matrices",
+        "--columns",
+        "1",
+        "--label",
+        "first",
+        "--label",
+        "second",
+        "--out",
+        p2.to_str().unwrap(),
+    ]));
+    let (w, h) = png_dims(&p2.with_extension("png"));
+    assert_eq!(w, 520);
+    assert!(h > 4 * 460, "{h}");
+    let words = svg_words(&p2.with_extension("svg"));
+    assert!(words.contains("first: WᵀW | b") && words.contains("second: ‖W_i‖"));
+    // --instance picks one model of the stack; three models in rows of two keep each bar
+    // chart under its matrix (a blank cell pads the short row).
+    let p3 = dir.path().join("three");
+    stdout(&tms(&[
+        "geometry",
+        t,
+        u,
+        t,
+        "--matrices",
+        "--columns",
+        "2",
+        "--out",
+        p3.to_str().unwrap(),
+    ]));
+    let (w, h) = png_dims(&p3.with_extension("png"));
+    assert_eq!(w, 2 * 520);
+    assert!(h > 4 * 460 && h < 5 * 460, "{h}");
+    let p4 = dir.path().join("one");
+    stdout(&tms(&[
+        "geometry",
+        stack.to_str().unwrap(),
+        "--instance",
+        "1",
+        "--matrices",
+        "--out",
+        p4.to_str().unwrap(),
+    ]));
+    assert_eq!(png_dims(&p4.with_extension("png")).0, 520);
+
+    // Bad input: one line, exit 2, no picture.
+    let bad = dir.path().join("bad");
+    let b = bad.to_str().unwrap();
+    assert_usage_error("no --out", &tms(&["geometry", t, "--matrices"]), "--out");
+    let missing = dir.path().join("missing.json");
+    assert_usage_error(
+        "missing file",
+        &tms(&[
+            "geometry",
+            missing.to_str().unwrap(),
+            "--matrices",
+            "--out",
+            b,
+        ]),
+        "missing.json",
+    );
+    assert_usage_error(
+        "with --sweep",
+        &tms(&[
+            "geometry",
+            "--sweep",
+            "--n",
+            "3",
+            "--m",
+            "2",
+            "--matrices",
+            "--out",
+            b,
+        ]),
+        "--matrices",
+    );
+    assert_usage_error(
+        "instance out of range",
+        &tms(&[
+            "geometry",
+            stack.to_str().unwrap(),
+            "--instance",
+            "5",
+            "--matrices",
+            "--out",
+            b,
+        ]),
+        "--instance 5",
+    );
+    assert!(!bad.with_extension("png").exists() && !bad.with_extension("svg").exists());
+}

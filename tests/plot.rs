@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use tms_exact::plot::{
-    self, Arrow, ArrowPlot, Axis, CategoryMap, ColorScale, Figure, HeatMap, LinePlot, Mark,
-    MarkKind, Panel, Polyline, RefLine, Series,
+    self, Arrow, ArrowPlot, Axis, Bar, BarPlot, CategoryMap, ColorScale, Figure, HeatMap, LinePlot,
+    Mark, MarkKind, Panel, Polyline, RefLine, Series,
 };
 
 /// Width and height from a PNG's IHDR chunk (signature, length, "IHDR", then big-endian
@@ -231,4 +231,127 @@ fn nothing_is_written_when_one_output_cannot_be() {
     assert!(e.to_string().contains("fig.svg"), "{e}");
     assert!(!Path::new(&dir.path().join("fig.png")).exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// RGB pixels of a PNG with their (x, y), left of `right` pixels from the right edge (so the
+/// colour bars are not counted).
+fn pixels(png: &[u8], right: u32) -> Vec<(u32, u32, [u8; 3])> {
+    let d = ::png::Decoder::new(std::io::Cursor::new(png));
+    let mut r = d.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, ::png::ColorType::Rgb);
+    let (w, h) = (info.width, info.height);
+    let mut out = Vec::new();
+    for y in 0..h {
+        for x in 0..w.saturating_sub(right) {
+            let k = 3 * (y * w + x) as usize;
+            out.push((x, y, [buf[k], buf[k + 1], buf[k + 2]]));
+        }
+    }
+    out
+}
+
+/// Mean (x, y) of the pixels whose colour passes `pick`.
+fn centre(px: &[(u32, u32, [u8; 3])], pick: impl Fn([u8; 3]) -> bool) -> (f64, f64) {
+    let hits: Vec<_> = px.iter().filter(|p| pick(p.2)).collect();
+    assert!(hits.len() > 50, "only {} pixels of that colour", hits.len());
+    let k = hits.len() as f64;
+    (
+        hits.iter().map(|p| p.0 as f64).sum::<f64>() / k,
+        hits.iter().map(|p| p.1 as f64).sum::<f64>() / k,
+    )
+}
+
+#[test]
+fn diverging_matrix_has_row_zero_on_top_and_bars_start_at_the_top() {
+    // Row 0 = (−1, +1): blue then red; row 1 = (0, missing): white then grey.
+    let m = HeatMap {
+        title: "matrix".into(),
+        x: Axis::linear("feature j").with_ticks(vec![(0.0, "0".into()), (1.0, "b".into())]),
+        y: Axis::linear("feature i").reversed(),
+        xs: vec![0.0, 1.0],
+        ys: vec![0.0, 1.0],
+        values: vec![-1.0, 1.0, 0.0, f64::NAN],
+        scale: ColorScale::Diverging,
+        color_label: "M".into(),
+        contours: vec![],
+        marks: vec![],
+        paths: vec![],
+    };
+    let r = plot::draw(&Figure::new("", vec![Panel::Heat(m.clone())])).unwrap();
+    let px = pixels(&r.png, 118);
+    let blue = centre(&px, |c| c[2] as i32 > c[0] as i32 + 60);
+    let red = centre(&px, |c| c[0] as i32 > c[2] as i32 + 60);
+    let grey = centre(&px, |c| c == [200, 200, 200]);
+    assert!(
+        blue.1 < grey.1 && (blue.1 - red.1).abs() < 2.0,
+        "{blue:?} {red:?} {grey:?}"
+    );
+    assert!(blue.0 < red.0 && (red.0 - grey.0).abs() < 2.0);
+    let text = svg_text(&r.svg);
+    assert!(text.contains('b') && text.contains("feature i"));
+    // Not reversed: row 0 at the bottom.
+    let mut up = m;
+    up.y = Axis::linear("feature i");
+    let px = pixels(
+        &plot::draw(&Figure::new("", vec![Panel::Heat(up)]))
+            .unwrap()
+            .png,
+        118,
+    );
+    let blue = centre(&px, |c| c[2] as i32 > c[0] as i32 + 60);
+    let grey = centre(&px, |c| c == [200, 200, 200]);
+    assert!(blue.1 > grey.1);
+
+    // Bars: the first (dark, colour 0) above the second (bright, colour ≥ max: clamped).
+    let bars = BarPlot {
+        title: "bars".into(),
+        x_label: "‖W_i‖".into(),
+        bars: vec![
+            Bar {
+                label: "first".into(),
+                value: 1.0,
+                color_value: 0.0,
+            },
+            Bar {
+                label: "second".into(),
+                value: 0.5,
+                color_value: 7.0,
+            },
+        ],
+        color_label: "superposition".into(),
+        color_max: 1.0,
+    };
+    let fig = Figure::new("", vec![Panel::Bars(bars.clone()), Panel::Blank]);
+    let r = plot::draw(&fig).unwrap();
+    assert_eq!(png_size(&r.png), (2 * 620, 540));
+    // Only the first panel's area (the blank one is white), left of its colour bar.
+    let px: Vec<_> = pixels(&r.png, 620 + 118);
+    let dark = centre(&px, |c| c[0] > 40 && c[1] < 20 && c[2] > 60);
+    let bright = centre(&px, |c| c[0] > 200 && c[1] > 200 && c[2] < 80);
+    assert!(dark.1 < bright.1, "{dark:?} {bright:?}");
+    // The shorter bar ends further left.
+    let right_end = |pick: &dyn Fn([u8; 3]) -> bool| {
+        px.iter().filter(|p| pick(p.2)).map(|p| p.0).max().unwrap()
+    };
+    assert!(
+        right_end(&|c| c[0] > 200 && c[1] > 200 && c[2] < 80)
+            < right_end(&|c| c[0] > 40 && c[1] < 20 && c[2] > 60)
+    );
+    let text = svg_text(&r.svg);
+    for label in ["first", "second", "superposition", "‖W_i‖", "bars"] {
+        assert!(text.contains(label), "SVG lacks '{label}'");
+    }
+    // Bad bar charts are refused with a message.
+    let mut b = bars.clone();
+    b.bars[1].value = f64::NAN;
+    let e = plot::draw(&Figure::new("", vec![Panel::Bars(b)])).unwrap_err();
+    assert!(e.to_string().contains("second"), "{e}");
+    let mut b = bars.clone();
+    b.color_max = 0.0;
+    assert!(plot::draw(&Figure::new("", vec![Panel::Bars(b)])).is_err());
+    let mut b = bars;
+    b.bars.clear();
+    assert!(plot::draw(&Figure::new("", vec![Panel::Bars(b)])).is_err());
 }

@@ -11,6 +11,8 @@ use super::{DataArgs, SearchArgs};
 use tms_exact::dimensionality;
 use tms_exact::error::{Error, Result};
 use tms_exact::geometry::{self, Geometry};
+use tms_exact::model::Model;
+use tms_exact::objective::Objective;
 use tms_exact::optimize::CensusOptions;
 use tms_exact::shape::Shape;
 
@@ -37,6 +39,11 @@ pub struct GeometryArgs {
     /// Models per row of the picture (default: all in one row)
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub columns: usize,
+    /// Draw the paper's "basic results" panels instead of the feature directions: per model
+    /// the matrix WᵀW (untied: W_out W) with the bias b as an extra column, and a bar per
+    /// feature (length ‖W_i‖, colour its superposition); any m; needs --out
+    #[arg(long, requires = "out", conflicts_with = "sweep")]
+    pub matrices: bool,
     /// Instead of model files: the exact optimum at each density of a sweep (census plus
     /// continuation), D* and every D_i against 1/(1−S), with the sticky fractions
     #[arg(long, conflicts_with_all = ["models", "label", "instance"])]
@@ -110,6 +117,7 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
         tms_exact::io::check_output_path(&svg)?;
     }
     if files.len() > 1
+        && !args.matrices
         && files
             .iter()
             .any(|(_, _, m, _)| (m.m() >= 3) != (files[0].2.m() >= 3))
@@ -145,7 +153,9 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
     if let Some(prefix) = &args.out {
         let (_, _, model, obj) = &files[0];
         let setting = tms_exact::surface::describe(obj);
-        let fig = if files.len() == 1 {
+        let fig = if args.matrices {
+            matrices_figure(&files, &items, args.columns)?
+        } else if files.len() == 1 {
             let title = format!(
                 "{}: n = {}, m = {} · {setting}",
                 items[0].2,
@@ -207,6 +217,57 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// `--matrices`: every model's matrix and bars panels under one title (the setting's parts
+/// the models share), after checking the picture fits in memory.
+fn matrices_figure(
+    files: &[(&PathBuf, String, Model, Objective)],
+    items: &[(&Model, Vec<f64>, String)],
+    columns: usize,
+) -> Result<tms_exact::plot::Figure> {
+    // The SVG holds up to one rectangle (~120 bytes) per matrix cell, built twice over
+    // (document and output buffer); the PNG buffers are bounded by the figure's pixel limit.
+    let cells: f64 = files
+        .iter()
+        .map(|(_, _, m, _)| (m.n() * (m.n() + 2)) as f64)
+        .sum();
+    tms_exact::limits::check_memory(2.0 * 120.0 * cells, "the matrix picture")?;
+    let descriptions: Vec<String> = files
+        .iter()
+        .map(|(_, _, _, o)| tms_exact::surface::describe(o))
+        .collect();
+    let common: Vec<&str> = descriptions[0]
+        .split(" · ")
+        .filter(|part| {
+            descriptions
+                .iter()
+                .all(|d| d.split(" · ").any(|q| q == *part))
+        })
+        .collect();
+    let first = &files[0].2;
+    let mut title = if files.iter().all(|(_, _, m, _)| m.n() == first.n()) {
+        format!("n = {}", first.n())
+    } else {
+        String::new()
+    };
+    if files.iter().all(|(_, _, m, _)| m.m() == first.m()) {
+        if !title.is_empty() {
+            title.push_str(", ");
+        }
+        title.push_str(&format!("m = {}", first.m()));
+    }
+    for part in common {
+        if !title.is_empty() {
+            title.push_str(" · ");
+        }
+        title.push_str(part);
+    }
+    let models: Vec<(&Model, String)> = items
+        .iter()
+        .map(|(m, _, label)| (*m, label.clone()))
+        .collect();
+    Ok(geometry::figure_matrices(&models, &title, columns))
 }
 
 fn display_name(p: &std::path::Path) -> String {

@@ -18,6 +18,8 @@ use crate::error::Result;
 pub struct Coord {
     inner: RangedCoordf64,
     ticks: Vec<f64>,
+    /// Mapped with the pixel limits swapped: the low end at the top (or right).
+    reversed: bool,
 }
 
 impl Ranged for Coord {
@@ -25,7 +27,11 @@ impl Ranged for Coord {
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.inner.map(value, limit)
+        if self.reversed {
+            self.inner.map(value, (limit.1, limit.0))
+        } else {
+            self.inner.map(value, limit)
+        }
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
@@ -194,7 +200,41 @@ pub fn coord(lo: f64, hi: f64, log: bool) -> Coord {
     Coord {
         inner: (lo..hi).into(),
         ticks: ticks(lo, hi, log),
+        reversed: false,
     }
+}
+
+/// The coordinate of `axis` over the display range `[lo, hi]`: its own ticks (those inside the
+/// range) when it has any, and reversed when it is.
+pub fn coord_for(lo: f64, hi: f64, axis: &Axis) -> Coord {
+    let mut c = coord(lo, hi, axis.log);
+    if !axis.ticks.is_empty() {
+        c.ticks = axis
+            .ticks
+            .iter()
+            .filter(|(v, _)| usable(*v, axis.log))
+            .map(|(v, _)| to_display(*v, axis.log))
+            .filter(|d| (lo..=hi).contains(d))
+            .collect();
+    }
+    c.reversed = axis.reversed;
+    c
+}
+
+/// Label of the tick at display coordinate `d` on `axis`: its own label when it has ticks.
+pub fn axis_tick_label(d: f64, axis: &Axis) -> String {
+    if axis.ticks.is_empty() {
+        return tick_label(d, axis.log);
+    }
+    axis.ticks
+        .iter()
+        .filter(|(v, _)| usable(*v, axis.log))
+        .min_by(|a, b| {
+            let da = (to_display(a.0, axis.log) - d).abs();
+            let db = (to_display(b.0, axis.log) - d).abs();
+            da.total_cmp(&db)
+        })
+        .map_or_else(|| tick_label(d, axis.log), |(_, l)| l.clone())
 }
 
 /// A display range around `vals` (padded by `pad` of its width; a point gets ±0.5 or a decade).
@@ -249,6 +289,19 @@ pub const LEVELS: usize = 256;
 impl ColorMapping {
     /// The mapping covering `values` (non-finite ignored; on a log scale non-positive too).
     pub fn of(values: &[f64], scale: ColorScale) -> Self {
+        if scale == ColorScale::Diverging {
+            // Symmetric about 0, so white is 0 and equal magnitudes get equal strength.
+            let a = values
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold(0.0f64, |a, v| a.max(v.abs()));
+            let a = if a > 0.0 { a } else { 1.0 };
+            return ColorMapping {
+                scale,
+                lo: -a,
+                hi: a,
+            };
+        }
         let log = scale == ColorScale::Log;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         for &v in values.iter().filter(|&&v| usable(v, log)) {
@@ -271,7 +324,7 @@ impl ColorMapping {
             return None;
         }
         let d = match self.scale {
-            ColorScale::Linear if v.is_finite() => v,
+            ColorScale::Linear | ColorScale::Diverging if v.is_finite() => v,
             ColorScale::Log if v > 0.0 && v.is_finite() => v.log10(),
             // Below the log scale's range: the lowest colour.
             ColorScale::Log if v <= 0.0 => self.lo,
@@ -281,10 +334,43 @@ impl ColorMapping {
         Some(((t * LEVELS as f64) as usize).min(LEVELS - 1))
     }
 
-    /// The colour of a level.
+    /// The colour of a level on the sequential (viridis) scales.
     pub fn color_of_level(k: usize) -> RGBColor {
         ViridisRGB::get_color((k as f64 + 0.5) / LEVELS as f64)
     }
+
+    /// The colour of a level on this mapping's scale.
+    pub fn color(&self, k: usize) -> RGBColor {
+        match self.scale {
+            ColorScale::Linear | ColorScale::Log => Self::color_of_level(k),
+            ColorScale::Diverging => diverging((k as f64 + 0.5) / LEVELS as f64),
+        }
+    }
+}
+
+/// ColorBrewer's RdBu stops from blue (0) to red (1), with pure white in the middle.
+const DIVERGING_STOPS: [(u8, u8, u8); 11] = [
+    (5, 48, 97),
+    (33, 102, 172),
+    (67, 147, 195),
+    (146, 197, 222),
+    (209, 229, 240),
+    (255, 255, 255),
+    (253, 219, 199),
+    (244, 165, 130),
+    (214, 96, 77),
+    (178, 24, 43),
+    (103, 0, 31),
+];
+
+/// Blue–white–red at `t` ∈ [0, 1], linear between the stops.
+pub fn diverging(t: f64) -> RGBColor {
+    let x = t.clamp(0.0, 1.0) * (DIVERGING_STOPS.len() - 1) as f64;
+    let k = (x.floor() as usize).min(DIVERGING_STOPS.len() - 2);
+    let f = x - k as f64;
+    let (a, b) = (DIVERGING_STOPS[k], DIVERGING_STOPS[k + 1]);
+    let mix = |p: u8, q: u8| (p as f64 + f * (q as f64 - p as f64)).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
 /// Grey for cells without a value.
@@ -322,10 +408,7 @@ pub fn color_bar<DB: DrawingBackend>(
     chart
         .draw_series((0..LEVELS).map(|k| {
             let y0 = map.lo + k as f64 * step;
-            Rectangle::new(
-                [(0.0, y0), (1.0, y0 + step)],
-                ColorMapping::color_of_level(k).filled(),
-            )
+            Rectangle::new([(0.0, y0), (1.0, y0 + step)], map.color(k).filled())
         }))
         .map_err(drawing_error)?;
     chart
@@ -344,9 +427,8 @@ pub fn mesh<DB: DrawingBackend>(
     y: &Axis,
     grid: bool,
 ) -> Result<()> {
-    let (xlog, ylog) = (x.log, y.log);
-    let xf = move |d: &f64| tick_label(*d, xlog);
-    let yf = move |d: &f64| tick_label(*d, ylog);
+    let xf = |d: &f64| axis_tick_label(*d, x);
+    let yf = |d: &f64| axis_tick_label(*d, y);
     let mut m = chart.configure_mesh();
     m.x_desc(x.label.as_str())
         .y_desc(y.label.as_str())
@@ -398,5 +480,35 @@ mod tests {
         assert_eq!(m.level(0.0), Some(0));
         assert_eq!(m.level(1.0), Some(LEVELS - 1));
         assert_eq!(m.level(f64::NAN), None);
+    }
+
+    #[test]
+    fn diverging_scale_is_symmetric_and_white_at_zero() {
+        let m = ColorMapping::of(&[-0.5, 2.0, f64::NAN], ColorScale::Diverging);
+        assert_eq!((m.lo, m.hi), (-2.0, 2.0));
+        assert_eq!(m.level(-2.0), Some(0));
+        assert_eq!(m.level(2.0), Some(LEVELS - 1));
+        assert_eq!(diverging(0.5), RGBColor(255, 255, 255));
+        // Blue below zero, red above.
+        let (lo, hi) = (m.color(0), m.color(LEVELS - 1));
+        assert!(lo.2 > lo.0 && hi.0 > hi.2);
+        // All zeros: a range around 0, still white in the middle.
+        let z = ColorMapping::of(&[0.0, 0.0], ColorScale::Diverging);
+        assert_eq!((z.lo, z.hi), (-1.0, 1.0));
+    }
+
+    #[test]
+    fn own_ticks_replace_automatic_ones_and_keep_their_labels() {
+        let a = Axis::linear("feature j").with_ticks(vec![(0.0, "0".into()), (5.0, "b".into())]);
+        let c = coord_for(-0.5, 5.5, &a);
+        assert_eq!(c.ticks, vec![0.0, 5.0]);
+        assert_eq!(axis_tick_label(5.0, &a), "b");
+        // A reversed axis maps its low end to the far pixel limit.
+        let r = coord_for(0.0, 1.0, &Axis::linear("i").reversed());
+        assert_eq!(r.map(&0.0, (0, 100)), 100);
+        assert_eq!(
+            coord_for(0.0, 1.0, &Axis::linear("i")).map(&0.0, (0, 100)),
+            0
+        );
     }
 }

@@ -36,7 +36,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &HeatMap) -> R
             while i1 + 1 < nx && row[i1 + 1] == row[i0] {
                 i1 += 1;
             }
-            let color = row[i0].map_or(axes::MISSING, ColorMapping::color_of_level);
+            let color = row[i0].map_or(axes::MISSING, |k| map.color(k));
             rects.push(Rectangle::new(
                 [(ex[i0], ey[iy]), (ex[i1 + 1], ey[iy + 1])],
                 color.filled(),
@@ -78,8 +78,8 @@ pub fn chart_on<'a, DB: DrawingBackend>(
         .x_label_area_size(48)
         .y_label_area_size(66)
         .build_cartesian_2d(
-            axes::coord(xr.0, xr.1, x.log),
-            axes::coord(yr.0, yr.1, y.log),
+            axes::coord_for(xr.0, xr.1, x),
+            axes::coord_for(yr.0, yr.1, y),
         )
         .map_err(drawing_error)?;
     axes::mesh(&mut chart, x, y, false)?;

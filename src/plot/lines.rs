@@ -44,8 +44,8 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, l: &LinePlot) -> 
         .x_label_area_size(48)
         .y_label_area_size(66)
         .build_cartesian_2d(
-            axes::coord(xr.0, xr.1, l.x.log),
-            axes::coord(yr.0, yr.1, l.y.log),
+            axes::coord_for(xr.0, xr.1, &l.x),
+            axes::coord_for(yr.0, yr.1, &l.y),
         )
         .map_err(drawing_error)?;
     axes::mesh(&mut chart, &l.x, &l.y, true)?;

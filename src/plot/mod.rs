@@ -8,6 +8,7 @@
 
 mod arrows;
 mod axes;
+mod bars;
 mod categories;
 mod contour;
 mod heatmap;
@@ -21,6 +22,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 
+pub use bars::{Bar, BarPlot};
 pub use contour::{contour_segments, default_levels};
 
 /// How values map to colours.
@@ -30,6 +32,9 @@ pub enum ColorScale {
     Linear,
     /// Evenly in log10 of the value (non-positive values take the lowest colour).
     Log,
+    /// Signed values, symmetric about 0: blue (negative) – white (0) – red (positive), over
+    /// ±(largest magnitude) so equal magnitudes get equally strong colours.
+    Diverging,
 }
 
 /// One axis of a panel.
@@ -39,6 +44,11 @@ pub struct Axis {
     pub label: String,
     /// Logarithmic axis (decade ticks 10⁻², 10⁻¹, 1, …); coordinates must be positive.
     pub log: bool,
+    /// Values grow downwards (a vertical axis read like a matrix: row 0 at the top).
+    pub reversed: bool,
+    /// Ticks at these data coordinates with these labels instead of automatic ones (rows of a
+    /// matrix, a column named "b"); empty for automatic ticks.
+    pub ticks: Vec<(f64, String)>,
 }
 
 impl Axis {
@@ -47,6 +57,8 @@ impl Axis {
         Axis {
             label: label.into(),
             log: false,
+            reversed: false,
+            ticks: Vec::new(),
         }
     }
 
@@ -55,7 +67,21 @@ impl Axis {
         Axis {
             label: label.into(),
             log: true,
+            reversed: false,
+            ticks: Vec::new(),
         }
+    }
+
+    /// The same axis with values growing downwards (or leftwards).
+    pub fn reversed(mut self) -> Self {
+        self.reversed = true;
+        self
+    }
+
+    /// The same axis with these ticks (data coordinates, labels) instead of automatic ones.
+    pub fn with_ticks(mut self, ticks: Vec<(f64, String)>) -> Self {
+        self.ticks = ticks;
+        self
     }
 }
 
@@ -180,6 +206,10 @@ pub enum Panel {
     Categories(CategoryMap),
     Lines(LinePlot),
     Arrows(ArrowPlot),
+    /// Horizontal bars, one per category (feature), coloured by a second value.
+    Bars(BarPlot),
+    /// An empty cell of the grid (keeps rows aligned when a row of panels is short).
+    Blank,
 }
 
 /// A picture: a title over panels placed side by side.
@@ -344,6 +374,8 @@ impl Figure {
                         )));
                     }
                 }
+                Panel::Bars(b) => b.validate()?,
+                Panel::Blank => {}
                 Panel::Arrows(a) => {
                     if a.arrows
                         .iter()
@@ -494,6 +526,8 @@ fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> R
             Panel::Categories(c) => categories::draw(area, c)?,
             Panel::Lines(l) => lines::draw(area, l)?,
             Panel::Arrows(a) => arrows::draw(area, a)?,
+            Panel::Bars(b) => bars::draw(area, b)?,
+            Panel::Blank => {}
         }
     }
     Ok(())
