@@ -265,6 +265,7 @@ pub const UNRESOLVED_FACTOR: f64 = 10.0;
 /// (20, 5) ran for over 20 minutes at the closed-form path's 1e-8).
 pub const HESSIAN_FREE_LBFGS_GRAD: f64 = 1e-6;
 pub const HESSIAN_FREE_LBFGS_FLOOR: f64 = 10.0;
+
 // ===== bars branch: feature norms, superposition and matrix pictures (geometry --matrices) =====
 
 /// Superposition `Σ_{j≠i} (Ŵ_i·W_j)²` agrees with exact rational arithmetic on the stored
