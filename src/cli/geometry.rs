@@ -164,19 +164,7 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
             );
             geometry::figure(model, &items[0].1, &title)
         } else {
-            // The setting's parts every model shares (densities often differ).
-            let descriptions: Vec<String> = files
-                .iter()
-                .map(|(_, _, _, o)| tms_exact::surface::describe(o))
-                .collect();
-            let common: Vec<&str> = setting
-                .split(" · ")
-                .filter(|part| {
-                    descriptions
-                        .iter()
-                        .all(|d| d.split(" · ").any(|q| q == *part))
-                })
-                .collect();
+            let common = shared_setting(&files);
             let same_n = files.iter().all(|(_, _, m, _)| m.n() == model.n());
             let mut title = if same_n {
                 format!("n = {}, m = {}", model.n(), model.m())
@@ -185,7 +173,7 @@ pub(crate) fn run(args: &GeometryArgs, out: &mut dyn Write) -> Result<()> {
             };
             for part in common {
                 title.push_str(" · ");
-                title.push_str(part);
+                title.push_str(&part);
             }
             let refs: Vec<(&tms_exact::model::Model, &[f64], String)> = items
                 .iter()
@@ -233,18 +221,7 @@ fn matrices_figure(
         .map(|(_, _, m, _)| (m.n() * (m.n() + 2)) as f64)
         .sum();
     tms_exact::limits::check_memory(2.0 * 120.0 * cells, "the matrix picture")?;
-    let descriptions: Vec<String> = files
-        .iter()
-        .map(|(_, _, _, o)| tms_exact::surface::describe(o))
-        .collect();
-    let common: Vec<&str> = descriptions[0]
-        .split(" · ")
-        .filter(|part| {
-            descriptions
-                .iter()
-                .all(|d| d.split(" · ").any(|q| q == *part))
-        })
-        .collect();
+    let common = shared_setting(files);
     let first = &files[0].2;
     let mut title = if files.iter().all(|(_, _, m, _)| m.n() == first.n()) {
         format!("n = {}", first.n())
@@ -261,13 +238,31 @@ fn matrices_figure(
         if !title.is_empty() {
             title.push_str(" · ");
         }
-        title.push_str(part);
+        title.push_str(&part);
     }
     let models: Vec<(&Model, String)> = items
         .iter()
         .map(|(m, _, label)| (*m, label.clone()))
         .collect();
     Ok(geometry::figure_matrices(&models, &title, columns))
+}
+
+/// The parts of the setting's description (" · "-separated) every model shares, in the first
+/// model's order (densities often differ between the models drawn together).
+fn shared_setting(files: &[(&PathBuf, String, Model, Objective)]) -> Vec<String> {
+    let descriptions: Vec<String> = files
+        .iter()
+        .map(|(_, _, _, o)| tms_exact::surface::describe(o))
+        .collect();
+    descriptions[0]
+        .split(" · ")
+        .filter(|part| {
+            descriptions
+                .iter()
+                .all(|d| d.split(" · ").any(|q| q == *part))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 fn display_name(p: &std::path::Path) -> String {
