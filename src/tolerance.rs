@@ -277,3 +277,15 @@ pub const SUPERPOSITION_REL: f64 = 1e-12;
 /// Share of `‖W‖²_F` below which a superposition counts as 0 when compared with exact
 /// arithmetic: an overlap that is exactly 0 comes out at most ~(n·ε)² of the scale, squared.
 pub const SUPERPOSITION_FLOOR: f64 = 1e-30;
+
+// ===== large n: minimisation in stages of tolerance =====
+
+/// Without a direct Hessian, L-BFGS first runs on routes coarsened to these relative
+/// tolerances (loosest first, each only when looser than the route's own): far from a minimum
+/// the gradient need only be known well against its own size, and a loose target costs far
+/// fewer nodes where a bias sits within reach of small interference terms.
+pub const HESSIAN_FREE_STAGES: [f64; 2] = [1e-6, 1e-8];
+
+/// A stage ends when the gradient norm is below this multiple of that stage's gradient floor
+/// (its error bound over all entries), where a finer tolerance is needed to go on.
+pub const HESSIAN_FREE_STAGE_FLOOR: f64 = 30.0;

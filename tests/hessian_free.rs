@@ -203,3 +203,56 @@ fn products_are_symmetric_at_n_20() {
         "vᵀHu {vhu} vs uᵀHv {uhv} (allowed {allowed:e})"
     );
 }
+
+/// A bias within reach of the default difference step (b = 2e-4, the product taken along it):
+/// the step is shortened to clear the kink at b = 0 (where the point mass of f at b crosses 0
+/// and the Hessian jumps), so the product matches the exact Hessian to far better than the
+/// jump, with an estimate that covers the error.
+#[test]
+fn products_clear_a_nearby_kink() {
+    for (case, tied) in [(0u64, true), (1, false), (2, true)] {
+        let spec = common::Spec {
+            n: 4,
+            m: 2,
+            tied,
+            act: Activation::Relu,
+            dist: Dist::Independent,
+            reduction: tms_exact::objective::Reduction::Sum,
+            regime: Regime::Random,
+            seed: 0x6b69_6e6b + case,
+        };
+        let (model, obj) = build(&spec);
+        let mut b = model.b().clone();
+        b[1] = 2e-4;
+        let model = model.with_b(b).unwrap();
+        let shape = model.shape();
+        let params = model.to_vec();
+        let h = ClosedForm::new(obj.clone())
+            .unwrap()
+            .hessian_flat(shape, &params);
+        let mut v = vec![0.0; params.len()];
+        v[shape.b().start + 1] = 1.0;
+        v[0] = 0.3;
+        let exact = &h * DVector::from_column_slice(&v);
+        let mut out = vec![0.0; params.len()];
+        let est = OneDim::new(obj, 1e-10)
+            .unwrap()
+            .hvp_flat(shape, &params, &v, &mut out);
+        let scale = exact.amax();
+        let worst = out
+            .iter()
+            .zip(exact.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst <= est + 1e-10 * scale,
+            "case {case}: error {worst:e} > estimate {est:e}"
+        );
+        // Straddling the kink, the central differences average the two sides: an error of
+        // about half the jump (~0.1 of the scale here).
+        assert!(
+            worst <= 1e-6 * scale,
+            "case {case}: error {worst:e} at scale {scale:e}"
+        );
+    }
+}

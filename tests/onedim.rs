@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tms_exact::data::{Data, Distribution, PerFeature};
+use tms_exact::integrals::onedim::{moments, Output, Request};
 use tms_exact::loss;
 use tms_exact::model::{Activation, Model};
 use tms_exact::objective::Objective;
@@ -445,4 +446,81 @@ fn refuses_what_it_cannot_do() {
     assert!(e.contains("quadrature"), "{e}");
     let wrong_n = paper_like(5, 2, 0.5, 1).1;
     assert!(onedim_route::loss(&model, &wrong_n, TOL).is_err());
+}
+
+/// At an optimum-like point (live features in antipodal pairs, dead features with columns
+/// ~1e-6 and bias E[x] = p/2) the reported gradient error stays at the tolerance's level: a
+/// dead feature's output, whose bias keeps f far from 0, changes no indicator when its tiny
+/// members are left out (the bound once charged it the probability that one is active, ~0.3,
+/// which made difference Hessian products useless near every sparse optimum).
+#[test]
+fn dead_outputs_keep_the_gradient_error_small() {
+    let (n, m, p) = (8usize, 2usize, 0.1);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut w = DMatrix::zeros(m, n);
+    let mut b = DVector::zeros(n);
+    for j in 0..n {
+        let angle = std::f64::consts::PI * (j / 2) as f64 / 2.0;
+        if j < 4 {
+            let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
+            w[(0, j)] = sign * angle.cos();
+            w[(1, j)] = sign * angle.sin();
+            b[j] = 1e-3 * (1.0 + j as f64);
+        } else {
+            for h in 0..m {
+                w[(h, j)] = 1e-6 * rng.random_range(-1.0..1.0);
+            }
+            b[j] = p / 2.0;
+        }
+    }
+    let model = Model::new(w, b).unwrap();
+    let data = Data::new(n)
+        .unwrap()
+        .with_density(&PerFeature::Constant(p))
+        .unwrap()
+        .with_importance(&PerFeature::Decay(0.7))
+        .unwrap();
+    let obj = Objective::new(data);
+    check_against_closed(&model, &obj, false).unwrap();
+    // Each dead output's moments, indicator moments included, are known to rounding.
+    let gram = model.gram();
+    let density = vec![p; n];
+    for i in 4..n {
+        let row: Vec<f64> = gram.row(i).iter().copied().collect();
+        let out = Output {
+            b: model.b()[i],
+            c: &row,
+            p: &density,
+            own: i,
+        };
+        let req = Request {
+            coef_a: 1.0,
+            coef_xb: 2.0,
+            target: 1e-14,
+            gradient: true,
+            grad_target: 1e-14,
+            max_nodes: 100_000,
+        };
+        let mo = moments(&out, &req).unwrap();
+        let g = mo.grad.unwrap();
+        let worst = [mo.err_a, mo.err_xb, mo.err_ef, mo.err_pf]
+            .into_iter()
+            .chain(g.err_xf)
+            .chain(g.err_xh)
+            .chain(g.err_xxh)
+            .fold(0.0, f64::max);
+        assert!(worst <= 1e-14, "output {i}: an error bound is {worst:e}");
+    }
+    // The whole gradient's bound, live outputs included (a bias 1e-3 within reach of members
+    // ~1e-6: their pairs are closed too): at the tolerance's level; 8.6e-5 × the loss once.
+    let (v, _, g_err) = onedim_route::loss_and_gradient(&model, &obj, TOL).unwrap();
+    record(
+        "onedim: dead outputs, gradient error / loss",
+        g_err / v.loss,
+    );
+    assert!(
+        g_err <= TOL * v.loss,
+        "gradient error bound {g_err:e} at loss {:e}",
+        v.loss
+    );
 }

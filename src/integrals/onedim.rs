@@ -35,7 +35,10 @@
 //! (`b`, `b + c_l`) lies farther from 0 than they can move f (see [`choose_graded`]): their
 //! factors multiply every level of Φ, and the none/one-active parts, with the small members
 //! arbitrary, are polynomials in their sum ε on its range, so an exact Taylor expansion with
-//! the moments of ε gives them ([`closed_parts_small`]; pairs then stay in the Fourier part).
+//! the moments of ε gives them ([`closed_parts_small`]). So do the pairs of graded members
+//! when their kinks clear that range too (their derivatives in the bias from a five-point
+//! stencil, exact for their degree ≤ 4); at a sparse optimum (features in antipodal pairs,
+//! interference ~1e-6, dead columns ~1e-6) every output is then closed: no nodes at all.
 //! Counted, a member with tiny c would make every configuration with it active decay like one
 //! with a member fewer, up to t ~ 1/|c|: 10–100× more nodes.
 //!
@@ -106,6 +109,12 @@ const SMALL_REL: f64 = 1e-4;
 const SMALL_BIAS_REL: f64 = 0.1;
 /// Relative margin by which a kink must clear the small members' range.
 const SMALL_KINK_MARGIN: f64 = 1e-8;
+/// With small members, the pairs are done in closed form when every kink of a pair lies this
+/// many times farther from 0 than the small members can move f ...
+const PAIR_KINK_CLEARANCE: f64 = 2.0;
+/// ... and their derivatives in the bias come from a five-point stencil spanning ±2h,
+/// h = (distance to the nearest kink) / this (so the stencil stays on one polynomial piece).
+const PAIR_STENCIL_SPAN: f64 = 4.0;
 /// Above [`PAIRS_ALWAYS`] members, pairs are done in closed form only when exactly two
 /// members are active with at least this probability.
 const PAIRS_WORTH: f64 = 1e-3;
@@ -792,22 +801,31 @@ fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
     vec![true; members.len()]
 }
 
-/// Raw moments `E[εʳ]`, r = 0…3, of a sum of independent terms with the given cumulants.
-fn raw_moments(k: [f64; 3]) -> [f64; 4] {
+/// Raw moments `E[εʳ]`, r = 0…4, of a sum of independent terms with the given cumulants.
+fn raw_moments(k: [f64; 4]) -> [f64; 5] {
+    let k1sq = k[0] * k[0];
     [
         1.0,
         k[0],
-        k[1] + k[0] * k[0],
-        k[2] + 3.0 * k[1] * k[0] + k[0] * k[0] * k[0],
+        k[1] + k1sq,
+        k[2] + 3.0 * k[1] * k[0] + k1sq * k[0],
+        k[3] + 4.0 * k[2] * k[0] + 3.0 * k[1] * k[1] + 6.0 * k[1] * k1sq + k1sq * k1sq,
     ]
 }
 
-/// Cumulants κ₁, κ₂, κ₃ of `c x`, x = 0 w.p. 1 − p, else uniform on [0, 1].
-fn term_cumulants(c: f64, p: f64) -> [f64; 3] {
+/// Cumulants κ₁ … κ₄ of `c x`, x = 0 w.p. 1 − p, else uniform on [0, 1].
+fn term_cumulants(c: f64, p: f64) -> [f64; 4] {
     let m1 = c * p / 2.0;
     let m2 = c * c * p / 3.0;
     let m3 = c * c * c * p / 4.0;
-    [m1, m2 - m1 * m1, m3 - 3.0 * m2 * m1 + 2.0 * m1 * m1 * m1]
+    let m4 = c * c * c * c * p / 5.0;
+    let m1sq = m1 * m1;
+    [
+        m1,
+        m2 - m1sq,
+        m3 - 3.0 * m2 * m1 + 2.0 * m1sq * m1,
+        m4 - 4.0 * m3 * m1 - 3.0 * m2 * m2 + 12.0 * m2 * m1sq - 6.0 * m1sq * m1sq,
+    ]
 }
 
 /// `E[xᵗ]` for x = 0 w.p. 1 − p, else uniform on [0, 1].
@@ -820,8 +838,8 @@ fn x_power(p: f64, t: usize) -> f64 {
 }
 
 /// `Σ_r d[r] m[r] / r!` and the same with moduli.
-fn taylor(d: &[f64], m: &[f64; 4]) -> (f64, f64) {
-    const INV_FACT: [f64; 4] = [1.0, 1.0, 0.5, 1.0 / 6.0];
+fn taylor(d: &[f64], m: &[f64; 5]) -> (f64, f64) {
+    const INV_FACT: [f64; 5] = [1.0, 1.0, 0.5, 1.0 / 6.0, 1.0 / 24.0];
     let mut v = 0.0;
     let mut a = 0.0;
     for (r, dr) in d.iter().enumerate() {
@@ -869,8 +887,10 @@ fn one_member_derivatives(seg: &Segment, b: f64, c: f64, k: usize, a: usize) -> 
     d
 }
 
-/// Closed parts when some members are ungraded ([`choose_graded`]): none or exactly one
-/// *graded* member active, the small members arbitrary.
+/// Closed parts when some members are ungraded ([`choose_graded`]): none, exactly one and
+/// (when every kink of every pair clears the small members' range by
+/// [`PAIR_KINK_CLEARANCE`], and the own member is graded) exactly two *graded* members
+/// active, the small members arbitrary.
 ///
 /// # Formula
 /// With ε the small members' sum, each closed part is `E[X S(ε)]` for a function S of the
@@ -878,7 +898,11 @@ fn one_member_derivatives(seg: &Segment, b: f64, c: f64, k: usize, a: usize) -> 
 /// choice of the small members): `(b + y)₊ᵏ` for none active, the one-member moments of
 /// [`one_member_derivatives`] for one. So `E[X S(ε)] = Σ_r S⁽ʳ⁾(0) E[X εʳ]/r!` exactly, with
 /// `E[X εʳ]` (X = 1, x_j, x_i², x_i x_j over small members) from the cumulants of the
-/// independent terms. Every graded member's x is 0 unless it is the active one.
+/// independent terms. Every graded member's x is 0 unless it is the active one. Two active:
+/// the [`pair`] moments are polynomials of degree ≤ 4 in the bias between their kinks
+/// (`b`, `b + c_l`, `b + c_l'`, `b + c_l + c_l'`), so [`stencil_derivatives`] at a step of a
+/// quarter of the distance to the nearest kink gives their derivatives exactly (up to
+/// rounding, which the stencil's moduli carry into the error).
 fn closed_parts_small(
     out: &Output,
     members: &[usize],
@@ -902,15 +926,20 @@ fn closed_parts_small(
         ..Closed::default()
     };
     // Moments of ε and of ε with one small member's x factored out.
-    let cum: Vec<[f64; 3]> = (0..nm).map(|k| term_cumulants(c(k), p(k))).collect();
-    let total = small.iter().fold([0.0; 3], |acc, &k| {
-        [acc[0] + cum[k][0], acc[1] + cum[k][1], acc[2] + cum[k][2]]
+    let cum: Vec<[f64; 4]> = (0..nm).map(|k| term_cumulants(c(k), p(k))).collect();
+    let total = small.iter().fold([0.0; 4], |acc, &k| {
+        [
+            acc[0] + cum[k][0],
+            acc[1] + cum[k][1],
+            acc[2] + cum[k][2],
+            acc[3] + cum[k][3],
+        ]
     });
     let without = |ks: &[usize]| {
-        let mut t = [0.0; 3];
+        let mut t = [0.0; 4];
         for &s in &small {
             if !ks.contains(&s) {
-                for r in 0..3 {
+                for r in 0..4 {
                     t[r] += cum[s][r];
                 }
             }
@@ -919,34 +948,36 @@ fn closed_parts_small(
     };
     let mom = raw_moments(total);
     // E[x_j^t εʳ] = Σ_s C(r, s) c_jˢ E[x_j^{t+s}] E[ε_{−j}^{r−s}].
-    let with_x = |j: usize, t: usize| -> [f64; 4] {
+    let with_x = |j: usize, t: usize| -> [f64; 5] {
         let rest = without(&[j]);
         let binom = [
-            [1.0, 0.0, 0.0, 0.0],
-            [1.0, 1.0, 0.0, 0.0],
-            [1.0, 2.0, 1.0, 0.0],
-            [1.0, 3.0, 3.0, 1.0],
+            [1.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 1.0, 0.0, 0.0, 0.0],
+            [1.0, 2.0, 1.0, 0.0, 0.0],
+            [1.0, 3.0, 3.0, 1.0, 0.0],
+            [1.0, 4.0, 6.0, 4.0, 1.0],
         ];
-        let mut m = [0.0; 4];
-        for r in 0..4 {
+        let mut m = [0.0; 5];
+        for r in 0..5 {
             for s in 0..=r {
                 m[r] += binom[r][s] * c(j).powi(s as i32) * x_power(p(j), t + s) * rest[r - s];
             }
         }
         m
     };
-    let mom_x: Vec<[f64; 4]> = (0..nm)
-        .map(|k| if graded[k] { [0.0; 4] } else { with_x(k, 1) })
+    let mom_x: Vec<[f64; 5]> = (0..nm)
+        .map(|k| if graded[k] { [0.0; 5] } else { with_x(k, 1) })
         .collect();
     let own_small = own_pos.filter(|&i| !graded[i]);
     let mom_ii = own_small.map(|i| with_x(i, 2));
     // E[x_i x_j εʳ], r ≤ 1 (only indicator moments need it).
-    let mom_ij = |i: usize, j: usize| -> [f64; 4] {
+    let mom_ij = |i: usize, j: usize| -> [f64; 5] {
         let rest = without(&[i, j]);
         let (ei, ej) = (p(i) / 2.0, p(j) / 2.0);
         [
             ei * ej,
             c(i) * x_power(p(i), 2) * ej + c(j) * ei * x_power(p(j), 2) + ei * ej * rest[1],
+            0.0,
             0.0,
             0.0,
         ]
@@ -1071,8 +1102,141 @@ fn closed_parts_small(
             }
         }
     }
+    // ---- exactly two graded members active, when every kink clears ε's range ----
+    let reach_hi: f64 = small.iter().map(|&k| c(k).max(0.0)).sum();
+    let reach_lo: f64 = small.iter().map(|&k| (-c(k)).max(0.0)).sum();
+    let reach = reach_hi.max(reach_lo);
+    let kink_gap = |l: usize, l2: usize| {
+        [b, b + c(l), b + c(l2), b + c(l) + c(l2)]
+            .iter()
+            .fold(f64::INFINITY, |m, y| m.min(y.abs()))
+    };
+    let pairs_clear = own_small.is_none()
+        && (2..=PAIRS_ALWAYS).contains(&nb)
+        && (0..nb).all(|ta| {
+            (ta + 1..nb).all(|tb| kink_gap(big[ta], big[tb]) > PAIR_KINK_CLEARANCE * reach)
+        });
+    if pairs_clear {
+        cl.start = 3;
+        for ta in 0..nb {
+            // Π q over the graded members strictly between ta and tb (no division).
+            let mut mid = 1.0;
+            for tb in ta + 1..nb {
+                let (l, l2) = (big[ta], big[tb]);
+                let w = p(l) * p(l2) * pre[ta] * mid * suf[tb + 1];
+                mid *= 1.0 - p(l2);
+                if w == 0.0 {
+                    continue;
+                }
+                let h = kink_gap(l, l2) / PAIR_STENCIL_SPAN;
+                let at: [Pair; 5] =
+                    std::array::from_fn(|k| pair(b + (k as f64 - 2.0) * h, c(l), c(l2)));
+                let d = |get: fn(&Pair) -> f64| stencil_derivatives(at.map(|pm| get(&pm)), h);
+                let (da2, da1, da0) = (d(|q| q.a2), d(|q| q.a1), d(|q| q.a0));
+                add(&mut cl.a, &mut abs[0], w, taylor_abs(&da2, &mom));
+                add(&mut cl.ef, &mut abs[1], w, taylor_abs(&da1, &mom));
+                add(&mut cl.pf, &mut abs[2], w, taylor_abs(&da0, &mom));
+                for (m, u1, u0) in [
+                    (l, d(|q| q.u1), d(|q| q.u0)),
+                    (l2, d(|q| q.v1), d(|q| q.v0)),
+                ] {
+                    add(
+                        &mut cl.xf_m[m],
+                        &mut cl.abs_xf_m[m],
+                        w,
+                        taylor_abs(&u1, &mom),
+                    );
+                    add(
+                        &mut cl.xh_m[m],
+                        &mut cl.abs_xh_m[m],
+                        w,
+                        taylor_abs(&u0, &mom),
+                    );
+                }
+                for &j in &small {
+                    add(
+                        &mut cl.xf_m[j],
+                        &mut cl.abs_xf_m[j],
+                        w,
+                        taylor_abs(&da1, &mom_x[j]),
+                    );
+                    add(
+                        &mut cl.xh_m[j],
+                        &mut cl.abs_xh_m[j],
+                        w,
+                        taylor_abs(&da0, &mom_x[j]),
+                    );
+                }
+                // The own member active in the pair: E[x_i x_j 1(f>0)] for the other one and
+                // for every small member, and E[x_i² 1(f>0)].
+                let uv = d(|q| q.uv0);
+                let own_in_pair = if own_pos == Some(l) {
+                    Some((l2, d(|q| q.uu0), d(|q| q.u0)))
+                } else if own_pos == Some(l2) {
+                    Some((l, d(|q| q.vv0), d(|q| q.v0)))
+                } else {
+                    None
+                };
+                if let Some((other, own_sq, own_h)) = own_in_pair {
+                    add(&mut cl.xxh_own, &mut abs[3], w, taylor_abs(&own_sq, &mom));
+                    add(
+                        &mut cl.xxh_m[other],
+                        &mut cl.abs_xxh_m[other],
+                        w,
+                        taylor_abs(&uv, &mom),
+                    );
+                    for &j in &small {
+                        add(
+                            &mut cl.xxh_m[j],
+                            &mut cl.abs_xxh_m[j],
+                            w,
+                            taylor_abs(&own_h, &mom_x[j]),
+                        );
+                    }
+                }
+            }
+        }
+    }
     cl.abs = abs;
     cl
+}
+
+/// Derivatives r = 0 … 4 at 0 of a polynomial of degree ≤ 4 from its values at
+/// `−2h, −h, 0, h, 2h`, and the same formulas with every term's modulus (the rounding scale).
+///
+/// # Formula
+/// The central five-point formulas, exact for degree ≤ 4:
+/// `S' = (f₋₂ − 8f₋₁ + 8f₁ − f₂)/12h`, `S'' = (−f₋₂ + 16f₋₁ − 30f₀ + 16f₁ − f₂)/12h²`,
+/// `S''' = (−f₋₂ + 2f₋₁ − 2f₁ + f₂)/2h³`, `S'''' = (f₋₂ − 4f₋₁ + 6f₀ − 4f₁ + f₂)/h⁴`.
+fn stencil_derivatives(f: [f64; 5], h: f64) -> ([f64; 5], [f64; 5]) {
+    const W: [([f64; 5], f64); 5] = [
+        ([0.0, 0.0, 1.0, 0.0, 0.0], 1.0),
+        ([1.0, -8.0, 0.0, 8.0, -1.0], 12.0),
+        ([-1.0, 16.0, -30.0, 16.0, -1.0], 12.0),
+        ([-1.0, 2.0, 0.0, -2.0, 1.0], 2.0),
+        ([1.0, -4.0, 6.0, -4.0, 1.0], 1.0),
+    ];
+    let mut d = [0.0; 5];
+    let mut a = [0.0; 5];
+    for (r, (w, div)) in W.iter().enumerate() {
+        let scale = div * h.powi(r as i32);
+        d[r] = w.iter().zip(&f).map(|(wi, fi)| wi * fi).sum::<f64>() / scale;
+        a[r] = w
+            .iter()
+            .zip(&f)
+            .map(|(wi, fi)| (wi * fi).abs())
+            .sum::<f64>()
+            / scale;
+    }
+    (d, a)
+}
+
+/// [`taylor`] for derivatives that come with their own rounding scale: the value, and
+/// `Σ_r a[r] |m[r]| / r!`.
+fn taylor_abs((d, a): &([f64; 5], [f64; 5]), m: &[f64; 5]) -> (f64, f64) {
+    let (v, _) = taylor(d, m);
+    let (_, scale) = taylor(a, &m.map(f64::abs));
+    (v, scale)
 }
 
 /// The moments of one output to the requested accuracy (see the module documentation).
@@ -1272,7 +1436,9 @@ struct Dropped {
 /// the positive part is 1-Lipschitz and `x ≤ 1`, so `E[f₊]`, `E[x_j f₊]` move by at most `D₁`;
 /// an indicator changes only where `|f'| ≤ D = Σ|c_j|`, of probability at most
 /// `Q₀·1(|b| ≤ D) + Σ_l p_l min(1, 2D/|c_l|)` (the atom at b, and a density of at most
-/// `1/|c_l|` whenever member l is active).
+/// `1/|c_l|` whenever member l is active; members whose |c| sum to less than `|b| − D` need
+/// no term, as f' cannot come within D of 0 while only they are active), and not at all when
+/// the range of f' keeps a distance D from 0.
 fn drop_tiny(out: &Output, members: &mut Vec<usize>, req: &Request) -> Dropped {
     if members.is_empty() {
         return Dropped::default();
@@ -1302,9 +1468,27 @@ fn drop_tiny(out: &Output, members: &mut Vec<usize>, req: &Request) -> Dropped {
     let dropped = &order[..k];
     members.retain(|j| !dropped.contains(j));
     let q0: f64 = members.iter().map(|&j| 1.0 - out.p[j]).product();
-    let mut heaviside = if out.b.abs() <= d { q0 } else { 0.0 };
-    for &l in members.iter() {
-        heaviside += out.p[l] * (2.0 * d / out.c[l].abs()).min(1.0);
+    // f' stays in [lo, hi]; when that range keeps D away from 0 no indicator changes (a dead
+    // feature's output: b far above every |c|).
+    let lo = out.b + members.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
+    let hi = out.b + members.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
+    let mut heaviside = 0.0;
+    if lo <= d && hi >= -d {
+        // The smallest members, while their |c| sum to less than |b| − D, cannot bring f'
+        // within D of 0 unless a larger one is active: no density term of their own.
+        let mut kept: Vec<usize> = members.clone();
+        kept.sort_by(|&x, &y| out.c[x].abs().total_cmp(&out.c[y].abs()));
+        let mut reach = 0.0;
+        let mut quiet = 0;
+        while quiet < kept.len() && reach + out.c[kept[quiet]].abs() < out.b.abs() - d {
+            reach += out.c[kept[quiet]].abs();
+            quiet += 1;
+        }
+        let loud = &kept[quiet..];
+        heaviside = if out.b.abs() <= d { q0 } else { 0.0 };
+        for &l in loud {
+            heaviside += out.p[l] * (2.0 * d / out.c[l].abs()).min(1.0);
+        }
     }
     Dropped {
         a: 2.0 * d1 * f_max + d1 * d1 + s2,

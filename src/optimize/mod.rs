@@ -215,9 +215,29 @@ pub fn minimize_local_with<R: RouteHvp + Clone>(
     opts: &MinimizeOptions,
 ) -> Result<LocalMinimum> {
     let (start, free) = opts.prepare(start)?;
-    let problem = LossProblem::new(route, &start, free)?;
-    let x0 = problem.restrict(&start.to_vec());
+    let full = start.to_vec();
+    let mut x0 = DVector::from_iterator(free.len(), free.iter().map(|&k| full[k]));
     let mut lbfgs_settings = opts.lbfgs;
+    let mut staged = 0u64;
+    for &tol in &crate::tolerance::HESSIAN_FREE_STAGES {
+        let Some(coarse) = route.coarsened(tol) else {
+            continue;
+        };
+        let stage = LossProblem::new(coarse, &start, free.clone())?;
+        let floor = hessian_free::gradient_floor(&stage, x0.as_slice());
+        let settings = lbfgs::LbfgsSettings {
+            grad_tol: lbfgs_settings
+                .grad_tol
+                .max(crate::tolerance::HESSIAN_FREE_STAGE_FLOOR * floor),
+            max_iters: lbfgs_settings.max_iters.saturating_sub(staged),
+            ..lbfgs_settings
+        };
+        let (_, x, used) = lbfgs::run(stage, x0, &settings);
+        x0 = x;
+        staged += used;
+    }
+    lbfgs_settings.max_iters = lbfgs_settings.max_iters.saturating_sub(staged).max(1);
+    let problem = LossProblem::new(route, &start, free)?;
     if !problem.has_direct_hessian() {
         let floor = hessian_free::gradient_floor(&problem, x0.as_slice());
         lbfgs_settings.grad_tol = lbfgs_settings
@@ -226,6 +246,7 @@ pub fn minimize_local_with<R: RouteHvp + Clone>(
             .max(crate::tolerance::HESSIAN_FREE_LBFGS_FLOOR * floor);
     }
     let (problem, x, it1) = lbfgs::run(problem, x0, &lbfgs_settings);
+    let it1 = it1 + staged;
     if !problem.has_direct_hessian() {
         // Products only (large n): Newton–CG instead of the trust region on the Hessian.
         let (x, it2) = hessian_free::polish(&problem, x, opts.polish_tol, opts.polish_iters);

@@ -110,4 +110,11 @@ impl RouteHvp for HvpRoute {
     fn gradient_error(&self) -> f64 {
         self.inner().gradient_error()
     }
+
+    fn coarsened(&self, tol: f64) -> Option<Self> {
+        match self {
+            HvpRoute::Closed(_) => None,
+            HvpRoute::OneDim(r) => r.coarsened(tol).map(HvpRoute::OneDim),
+        }
+    }
 }

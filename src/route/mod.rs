@@ -221,6 +221,16 @@ pub trait RouteHvp: RouteGradient {
     fn gradient_error(&self) -> f64 {
         0.0
     }
+
+    /// A copy that works to the looser relative tolerance `tol` (for a minimiser's early
+    /// iterations, where the gradient only needs to be known well against its own size), or
+    /// `None` when the route's accuracy does not depend on a tolerance.
+    fn coarsened(&self, _tol: f64) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 impl<T: RouteHessian> RouteHvp for T {

@@ -35,6 +35,9 @@ pub const MAX_NODES: usize = 400_000;
 
 /// Difference steps tried by the Hessian-vector products (each 10× smaller than the last).
 const HVP_STEP_LEVELS: i32 = 3;
+/// The first step is at most this fraction of the distance to the nearest kink the products
+/// can locate (the stencil reaches 2δ).
+const HVP_KINK_CLEARANCE: f64 = 3.0;
 
 /// Refinement passes: each sets per-output targets from the previous loss estimate.
 const PASSES: usize = 4;
@@ -96,6 +99,9 @@ pub struct OneDim {
     tol: f64,
     /// Error bound of the last gradient [`RouteGradient::loss_grad_flat`] computed.
     last_grad_err: f64,
+    /// The gradient (and its error bound) at the last point products were taken at: Lanczos
+    /// and Newton–CG take many products at one point.
+    product_base: Option<(Vec<f64>, Vec<f64>, f64)>,
 }
 
 impl OneDim {
@@ -136,6 +142,7 @@ impl OneDim {
             obj,
             tol,
             last_grad_err: 0.0,
+            product_base: None,
         })
     }
 
@@ -145,11 +152,12 @@ impl OneDim {
         &self,
         shape: Shape,
         params: &[f64],
+        base: (&[f64], f64),
         v: &[f64],
         vn: f64,
         delta: f64,
-    ) -> (Vec<f64>, f64) {
-        let mut grad_err = 0.0f64;
+    ) -> (Vec<f64>, f64, f64) {
+        let mut grad_err = base.1;
         let mut g = |k: f64| -> Vec<f64> {
             let at: Vec<f64> = params
                 .iter()
@@ -160,7 +168,8 @@ impl OneDim {
             grad_err = grad_err.max(e);
             gr
         };
-        let (g0, gp1, gm1, gp2, gm2) = (g(0.0), g(1.0), g(-1.0), g(2.0), g(-2.0));
+        let g0 = base.0;
+        let (gp1, gm1, gp2, gm2) = (g(1.0), g(-1.0), g(2.0), g(-2.0));
         let mut out = vec![0.0; params.len()];
         let mut err = 0.0f64;
         for (k, o) in out.iter_mut().enumerate() {
@@ -173,11 +182,12 @@ impl OneDim {
             let spread = 2.0 * (r - 0.5 * (fwd + bwd)).abs() + (fwd - bwd).abs();
             err = err.max(vn * ((d1 - d2).abs() / 3.0 + spread));
         }
-        let err = err + vn * 24.5 * grad_err / delta;
+        let rounding = vn * 24.5 * grad_err / delta;
+        let err = err + rounding;
         if out.iter().all(|o| o.is_finite()) && err.is_finite() {
-            (out, err)
+            (out, err, rounding)
         } else {
-            (out, f64::INFINITY)
+            (out, f64::INFINITY, f64::INFINITY)
         }
     }
 
@@ -293,10 +303,12 @@ impl RouteHvp for OneDim {
     ///   alone average the two sides and look converged;
     /// * `24.5 ε_g / δ`, what gradient errors ε_g (the route's bound) can do to the above.
     ///
-    /// `δ = ONEDIM_HVP_STEP · max(1, ‖θ‖∞)`, then 10× and 100× smaller while the estimate
-    /// exceeds `HVP_STEP_ACCEPT` of the product (a kink near θ); the step with the smallest
-    /// estimate is kept, and the estimate reported is [`HVP_ESTIMATE_SAFETY`] times its
-    /// formula. Curvature that varies on scales below the step is not resolved, but it is
+    /// `δ = ONEDIM_HVP_STEP · max(1, ‖θ‖∞)`, or a third of the distance along u to the nearest
+    /// kink [`kink_distance`] locates when that is shorter, then 10× and 100× smaller while
+    /// the estimate exceeds `HVP_STEP_ACCEPT` of the product (a kink near θ) and rounding is
+    /// less than half of it (past that, smaller steps only add rounding); the step with the
+    /// smallest estimate is kept, and the estimate reported is [`HVP_ESTIMATE_SAFETY`] times
+    /// its formula. The gradient at θ is kept for the next product at the same θ. Curvature that varies on scales below the step is not resolved, but it is
     /// reported through the estimate.
     fn hvp_flat(&mut self, shape: Shape, params: &[f64], v: &[f64], out: &mut [f64]) -> f64 {
         let vn = crate::numeric::norm(v);
@@ -305,14 +317,32 @@ impl RouteHvp for OneDim {
             return 0.0;
         }
         let scale = params.iter().fold(1.0f64, |a, x| a.max(x.abs()));
-        // A kink within the stencil shows in the estimate; smaller steps move the stencil off
-        // it at the price of more rounding. The best of the tried steps is kept.
+        if self
+            .product_base
+            .as_ref()
+            .is_none_or(|(p, _, _)| p.as_slice() != params)
+        {
+            let (g0, e0) = self.grad_with_error(shape, params);
+            self.product_base = Some((params.to_vec(), g0, e0));
+        }
+        let Some((_, g0, e0)) = self.product_base.clone() else {
+            unreachable!("set above")
+        };
+        // The stencil stays clear of the kinks it can locate; one it cannot shows in the
+        // estimate, and smaller steps move the stencil off it at the price of more rounding.
+        // The best of the tried steps is kept.
+        let clear = kink_distance(shape, params, v, vn, self.obj.activation()) / HVP_KINK_CLEARANCE;
+        let first = (ONEDIM_HVP_STEP * scale)
+            .min(clear)
+            .max(ONEDIM_HVP_STEP * scale * 0.1f64.powi(HVP_STEP_LEVELS - 1));
         let mut best: Option<(Vec<f64>, f64)> = None;
         for level in 0..HVP_STEP_LEVELS {
-            let delta = ONEDIM_HVP_STEP * scale * 0.1f64.powi(level);
-            let (hv, err) = self.difference_product(shape, params, v, vn, delta);
+            let delta = first * 0.1f64.powi(level);
+            let (hv, err, rounding) =
+                self.difference_product(shape, params, (&g0, e0), v, vn, delta);
             let size = hv.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-            let good = err <= HVP_STEP_ACCEPT * size.max(vn);
+            // Once rounding is half the estimate, a smaller step only makes it worse.
+            let good = err <= HVP_STEP_ACCEPT * size.max(vn) || 2.0 * rounding >= err;
             if best.as_ref().is_none_or(|(_, e)| err < *e) {
                 best = Some((hv, err));
             }
@@ -327,6 +357,16 @@ impl RouteHvp for OneDim {
 
     fn gradient_error(&self) -> f64 {
         self.last_grad_err
+    }
+
+    /// The same route at `tol` when that is looser than its own tolerance.
+    fn coarsened(&self, tol: f64) -> Option<Self> {
+        (tol.is_finite() && tol > self.tol).then(|| OneDim {
+            obj: self.obj.clone(),
+            tol,
+            last_grad_err: 0.0,
+            product_base: None,
+        })
     }
 }
 
@@ -344,6 +384,44 @@ struct OutputTerm {
 }
 
 /// Leaky slope α of the activation (0 for ReLU, 1 for linear).
+/// How far (in units of the unit direction `v/‖v‖`) θ can move before an output's Hessian
+/// jumps: where its bias crosses 0 (the point mass of f at b, no feature active) or where
+/// `b_i + M_ii` does (the end of the own feature's segment, where the density of f weighted
+/// by x_i jumps). Linear outputs have no kinks. Linearised in the step, which is small.
+fn kink_distance(shape: Shape, params: &[f64], v: &[f64], vn: f64, act: Activation) -> f64 {
+    if matches!(act, Activation::Linear) {
+        return f64::INFINITY;
+    }
+    let (Ok(at), Ok(dir)) = (Model::from_flat(shape, params), Model::from_flat(shape, v)) else {
+        return f64::INFINITY;
+    };
+    let (w, dw) = (at.w(), dir.w());
+    let mut nearest = f64::INFINITY;
+    let mut reach = |value: f64, rate: f64| {
+        let rate = rate.abs() / vn;
+        if rate > 0.0 {
+            nearest = nearest.min(value.abs() / rate);
+        }
+    };
+    for i in 0..shape.n {
+        let (b, db) = (at.b()[i], dir.b()[i]);
+        reach(b, db);
+        let (mii, dmii) = match (at.w_out(), dir.w_out()) {
+            (Some(wo), Some(dwo)) => (0..shape.m).fold((0.0, 0.0), |(s, d), k| {
+                (
+                    s + wo[(i, k)] * w[(k, i)],
+                    d + dwo[(i, k)] * w[(k, i)] + wo[(i, k)] * dw[(k, i)],
+                )
+            }),
+            _ => (0..shape.m).fold((0.0, 0.0), |(s, d), k| {
+                (s + w[(k, i)] * w[(k, i)], d + 2.0 * w[(k, i)] * dw[(k, i)])
+            }),
+        };
+        reach(b + mii, db + dmii);
+    }
+    nearest
+}
+
 fn slope(act: Activation) -> f64 {
     match act {
         Activation::Relu => 0.0,
