@@ -38,6 +38,11 @@ const HVP_STEP_LEVELS: i32 = 3;
 /// The first step is at most this fraction of the distance to the nearest kink the products
 /// can locate (the stencil reaches 2δ).
 const HVP_KINK_CLEARANCE: f64 = 3.0;
+/// … and at most this multiple of the gradient's error bound, where the rounding part of the
+/// estimate (`24.5 ε_g/δ`) is 1e-7 of a unit product …
+const HVP_ROUNDING_STEP: f64 = 24.5e7;
+/// … but not below this fraction of the default step.
+const HVP_SHORTEST_STEP: f64 = 1e-4;
 
 /// Refinement passes: each sets per-output targets from the previous loss estimate.
 const PASSES: usize = 4;
@@ -304,7 +309,8 @@ impl RouteHvp for OneDim {
     /// * `24.5 ε_g / δ`, what gradient errors ε_g (the route's bound) can do to the above.
     ///
     /// `δ = ONEDIM_HVP_STEP · max(1, ‖θ‖∞)`, or a third of the distance along u to the nearest
-    /// kink [`kink_distance`] locates when that is shorter, then 10× and 100× smaller while
+    /// kink [`kink_distance`] locates, or `HVP_ROUNDING_STEP` times the gradient's error bound
+    /// at θ, whichever is shortest (but ≥ `HVP_SHORTEST_STEP` of the default), then 10× and 100× smaller while
     /// the estimate exceeds `HVP_STEP_ACCEPT` of the product (a kink near θ) and rounding is
     /// less than half of it (past that, smaller steps only add rounding); the step with the
     /// smallest estimate is kept, and the estimate reported is [`HVP_ESTIMATE_SAFETY`] times
@@ -332,9 +338,14 @@ impl RouteHvp for OneDim {
         // estimate, and smaller steps move the stencil off it at the price of more rounding.
         // The best of the tried steps is kept.
         let clear = kink_distance(shape, params, v, vn, self.obj.activation()) / HVP_KINK_CLEARANCE;
+        // A gradient known to rounding allows a far shorter step than the default, which also
+        // keeps the stencil inside the closed regime of a sparse optimum (a step of 1e-3 moves
+        // dead columns enough to put interference within reach of the biases: ~10⁴× slower).
+        let rounding_step = HVP_ROUNDING_STEP * e0;
         let first = (ONEDIM_HVP_STEP * scale)
             .min(clear)
-            .max(ONEDIM_HVP_STEP * scale * 0.1f64.powi(HVP_STEP_LEVELS - 1));
+            .min(rounding_step)
+            .max(ONEDIM_HVP_STEP * scale * HVP_SHORTEST_STEP);
         let mut best: Option<(Vec<f64>, f64)> = None;
         for level in 0..HVP_STEP_LEVELS {
             let delta = first * 0.1f64.powi(level);
