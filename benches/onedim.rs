@@ -1,6 +1,7 @@
 //! Speed of the one-dimensional route (loss + gradient at 1e-10) at the paper's sizes:
-//! (n, m) = (20, 5), (80, 20), (400, 30), and (20, 5) with ten dead features (columns scaled
-//! by 1e-4, as minimiser iterates have them). Each case prints the reported relative error of
+//! (n, m) = (20, 5), (80, 20), (400, 30), (20, 5) with ten dead features (columns scaled
+//! by 1e-4, as minimiser iterates have them), and (20, 5) shaped like its sparse optimum (five
+//! antipodal pairs, interference ~1e-6, ten dead features with bias p/2). Each case prints the reported relative error of
 //! the loss and the gradient's reported error bound, the accuracy the time buys.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -29,6 +30,20 @@ fn model(n: usize, m: usize, seed: u64, dead: bool) -> Model {
     Model::new(w, b).unwrap()
 }
 
+/// Shaped like the (20, 5) optimum at low density: features 2k and 2k + 1 antipodal along
+/// hidden direction k (plus noise ~1e-6), biases ~1e-3; the rest dead (columns ~1e-6, bias
+/// p/2).
+fn sparse_optimum(n: usize, m: usize, seed: u64, density: f64) -> Model {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = DMatrix::from_fn(m, n, |_, _| 1e-6 * rng.random_range(-1.0..1.0));
+    let mut b = DVector::from_element(n, density / 2.0);
+    for j in 0..(2 * m).min(n) {
+        w[(j / 2, j)] = if j % 2 == 0 { 1.0 } else { -0.97 };
+        b[j] = 1e-3 * rng.random_range(0.5..5.0);
+    }
+    Model::new(w, b).unwrap()
+}
+
 fn objective(n: usize, density: f64, decay: f64) -> Objective {
     let data = Data::new(n)
         .unwrap()
@@ -45,13 +60,18 @@ fn bench_onedim(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(std::time::Duration::from_secs(1));
     group.measurement_time(std::time::Duration::from_secs(10));
-    for &(n, m, density, decay, dead) in &[
-        (20, 5, 0.05, 0.7, false),
-        (20, 5, 0.05, 0.7, true),
-        (80, 20, 0.05, 0.9, false),
-        (400, 30, 0.05, 1.0, false),
+    for &(n, m, density, decay, dead, sparse) in &[
+        (20, 5, 0.05, 0.7, false, false),
+        (20, 5, 0.05, 0.7, true, false),
+        (20, 5, 0.1, 0.7, false, true),
+        (80, 20, 0.05, 0.9, false, false),
+        (400, 30, 0.05, 1.0, false, false),
     ] {
-        let model = model(n, m, 7, dead);
+        let model = if sparse {
+            sparse_optimum(n, m, 7, density)
+        } else {
+            model(n, m, 7, dead)
+        };
         let obj = objective(n, density, decay);
         let tol = onedim_route::default_tolerance();
         let started = std::time::Instant::now();
@@ -75,7 +95,14 @@ fn bench_onedim(c: &mut Criterion) {
             g_err,
             g.norm_inf()
         );
-        let id = format!("{n}x{m}{}", if dead { "-dead" } else { "" });
+        let id = format!(
+            "{n}x{m}{}",
+            match (dead, sparse) {
+                (true, _) => "-dead",
+                (_, true) => "-sparse-optimum",
+                _ => "",
+            }
+        );
         group.bench_with_input(BenchmarkId::new("loss+grad", &id), &model, |b, model| {
             b.iter(|| onedim_route::loss_and_gradient(black_box(model), &obj, tol).unwrap())
         });
