@@ -666,6 +666,26 @@ struct Closed {
     start: usize,
 }
 
+impl Closed {
+    /// Adds `w · value` to member j's `E[x_j f₊]` and `w · modulus` to its rounding scale.
+    fn add_xf(&mut self, j: usize, w: f64, (v, a): (f64, f64)) {
+        self.xf_m[j] += w * v;
+        self.abs_xf_m[j] += w * a;
+    }
+
+    /// The same for `E[x_j 1(f>0)]`.
+    fn add_xh(&mut self, j: usize, w: f64, (v, a): (f64, f64)) {
+        self.xh_m[j] += w * v;
+        self.abs_xh_m[j] += w * a;
+    }
+
+    /// The same for `E[x_i x_j 1(f>0)]`.
+    fn add_xxh(&mut self, j: usize, w: f64, (v, a): (f64, f64)) {
+        self.xxh_m[j] += w * v;
+        self.abs_xxh_m[j] += w * a;
+    }
+}
+
 /// None, exactly one and (when worth it) exactly two members active, every member graded:
 /// sums of non-negative terms.
 fn closed_parts(out: &Output, members_idx: &[usize], own_pos: Option<usize>) -> Closed {
@@ -1011,28 +1031,13 @@ fn closed_parts_small(
         add(&mut cl.ef, &mut abs[1], w0, taylor(&d(1), &mom));
         add(&mut cl.pf, &mut abs[2], w0, taylor(&d(0), &mom));
         for &j in &small {
-            add(
-                &mut cl.xf_m[j],
-                &mut cl.abs_xf_m[j],
-                w0,
-                taylor(&d(1), &mom_x[j]),
-            );
-            add(
-                &mut cl.xh_m[j],
-                &mut cl.abs_xh_m[j],
-                w0,
-                taylor(&d(0), &mom_x[j]),
-            );
+            cl.add_xf(j, w0, taylor(&d(1), &mom_x[j]));
+            cl.add_xh(j, w0, taylor(&d(0), &mom_x[j]));
         }
         if let (Some(i), Some(mii)) = (own_small, mom_ii) {
             add(&mut cl.xxh_own, &mut abs[3], w0, taylor(&d(0), &mii));
             for &j in small.iter().filter(|&&j| j != i) {
-                add(
-                    &mut cl.xxh_m[j],
-                    &mut cl.abs_xxh_m[j],
-                    w0,
-                    taylor(&d(0), &mom_ij(i, j)),
-                );
+                cl.add_xxh(j, w0, taylor(&d(0), &mom_ij(i, j)));
             }
         }
     }
@@ -1047,58 +1052,23 @@ fn closed_parts_small(
         add(&mut cl.a, &mut abs[0], w, taylor(&d(2, 0), &mom));
         add(&mut cl.ef, &mut abs[1], w, taylor(&d(1, 0), &mom));
         add(&mut cl.pf, &mut abs[2], w, taylor(&d(0, 0), &mom));
-        add(
-            &mut cl.xf_m[l],
-            &mut cl.abs_xf_m[l],
-            w,
-            taylor(&d(1, 1), &mom),
-        );
-        add(
-            &mut cl.xh_m[l],
-            &mut cl.abs_xh_m[l],
-            w,
-            taylor(&d(0, 1), &mom),
-        );
+        cl.add_xf(l, w, taylor(&d(1, 1), &mom));
+        cl.add_xh(l, w, taylor(&d(0, 1), &mom));
         for &j in &small {
-            add(
-                &mut cl.xf_m[j],
-                &mut cl.abs_xf_m[j],
-                w,
-                taylor(&d(1, 0), &mom_x[j]),
-            );
-            add(
-                &mut cl.xh_m[j],
-                &mut cl.abs_xh_m[j],
-                w,
-                taylor(&d(0, 0), &mom_x[j]),
-            );
+            cl.add_xf(j, w, taylor(&d(1, 0), &mom_x[j]));
+            cl.add_xh(j, w, taylor(&d(0, 0), &mom_x[j]));
         }
         if own_pos == Some(l) {
             add(&mut cl.xxh_own, &mut abs[3], w, taylor(&d(0, 2), &mom));
             for &j in &small {
-                add(
-                    &mut cl.xxh_m[j],
-                    &mut cl.abs_xxh_m[j],
-                    w,
-                    taylor(&d(0, 1), &mom_x[j]),
-                );
+                cl.add_xxh(j, w, taylor(&d(0, 1), &mom_x[j]));
             }
         }
         if let (Some(i), Some(mii)) = (own_small, mom_ii) {
-            add(
-                &mut cl.xxh_m[l],
-                &mut cl.abs_xxh_m[l],
-                w,
-                taylor(&d(0, 1), &mom_x[i]),
-            );
+            cl.add_xxh(l, w, taylor(&d(0, 1), &mom_x[i]));
             add(&mut cl.xxh_own, &mut abs[3], w, taylor(&d(0, 0), &mii));
             for &j in small.iter().filter(|&&j| j != i) {
-                add(
-                    &mut cl.xxh_m[j],
-                    &mut cl.abs_xxh_m[j],
-                    w,
-                    taylor(&d(0, 0), &mom_ij(i, j)),
-                );
+                cl.add_xxh(j, w, taylor(&d(0, 0), &mom_ij(i, j)));
             }
         }
     }
@@ -1140,32 +1110,12 @@ fn closed_parts_small(
                     (l, d(|q| q.u1), d(|q| q.u0)),
                     (l2, d(|q| q.v1), d(|q| q.v0)),
                 ] {
-                    add(
-                        &mut cl.xf_m[m],
-                        &mut cl.abs_xf_m[m],
-                        w,
-                        taylor_abs(&u1, &mom),
-                    );
-                    add(
-                        &mut cl.xh_m[m],
-                        &mut cl.abs_xh_m[m],
-                        w,
-                        taylor_abs(&u0, &mom),
-                    );
+                    cl.add_xf(m, w, taylor_abs(&u1, &mom));
+                    cl.add_xh(m, w, taylor_abs(&u0, &mom));
                 }
                 for &j in &small {
-                    add(
-                        &mut cl.xf_m[j],
-                        &mut cl.abs_xf_m[j],
-                        w,
-                        taylor_abs(&da1, &mom_x[j]),
-                    );
-                    add(
-                        &mut cl.xh_m[j],
-                        &mut cl.abs_xh_m[j],
-                        w,
-                        taylor_abs(&da0, &mom_x[j]),
-                    );
+                    cl.add_xf(j, w, taylor_abs(&da1, &mom_x[j]));
+                    cl.add_xh(j, w, taylor_abs(&da0, &mom_x[j]));
                 }
                 // The own member active in the pair: E[x_i x_j 1(f>0)] for the other one and
                 // for every small member, and E[x_i² 1(f>0)].
@@ -1179,19 +1129,9 @@ fn closed_parts_small(
                 };
                 if let Some((other, own_sq, own_h)) = own_in_pair {
                     add(&mut cl.xxh_own, &mut abs[3], w, taylor_abs(&own_sq, &mom));
-                    add(
-                        &mut cl.xxh_m[other],
-                        &mut cl.abs_xxh_m[other],
-                        w,
-                        taylor_abs(&uv, &mom),
-                    );
+                    cl.add_xxh(other, w, taylor_abs(&uv, &mom));
                     for &j in &small {
-                        add(
-                            &mut cl.xxh_m[j],
-                            &mut cl.abs_xxh_m[j],
-                            w,
-                            taylor_abs(&own_h, &mom_x[j]),
-                        );
+                        cl.add_xxh(j, w, taylor_abs(&own_h, &mom_x[j]));
                     }
                 }
             }
