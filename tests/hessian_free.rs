@@ -49,23 +49,12 @@ fn products_match_the_exact_hessian() {
         let (model, obj) = build(&spec);
         let shape = model.shape();
         let params = model.to_vec();
-        let h = ClosedForm::new(obj.clone())
-            .unwrap()
-            .hessian_flat(shape, &params);
         let v: Vec<f64> = (0..params.len())
             .map(|k| ((k as u64 * 2654435761 + seed) % 17) as f64 / 8.0 - 1.0)
             .collect();
-        let exact = &h * DVector::from_column_slice(&v);
-        let mut route = OneDim::new(obj.clone(), 1e-10).unwrap();
-        let mut out = vec![0.0; params.len()];
-        let est = route.hvp_flat(shape, &params, &v, &mut out);
+        let (est, worst, scale) = product_against_exact(&obj, shape, &params, &v);
         assert!(est.is_finite(), "case {case}");
-        let scale = exact.amax().max(1e-300);
-        let worst = out
-            .iter()
-            .zip(exact.iter())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let scale = scale.max(1e-300);
         // The estimate covers the true error (up to the closed form's own rounding).
         assert!(
             worst <= est + 1e-10 * scale,
@@ -82,6 +71,30 @@ fn products_match_the_exact_hessian() {
         2 * useful >= random,
         "useful estimates in {useful} of {random} random cases"
     );
+}
+
+/// The one-dimensional route's product `H v` (at 1e-10) against the closed form's exact
+/// Hessian times v: its error estimate, the largest entry error and the product's scale.
+fn product_against_exact(
+    obj: &Objective,
+    shape: Shape,
+    params: &[f64],
+    v: &[f64],
+) -> (f64, f64, f64) {
+    let h = ClosedForm::new(obj.clone())
+        .unwrap()
+        .hessian_flat(shape, params);
+    let exact = &h * DVector::from_column_slice(v);
+    let mut out = vec![0.0; params.len()];
+    let est = OneDim::new(obj.clone(), 1e-10)
+        .unwrap()
+        .hvp_flat(shape, params, v, &mut out);
+    let worst = out
+        .iter()
+        .zip(exact.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    (est, worst, exact.amax())
 }
 
 fn objective(n: usize, density: f64) -> Objective {
@@ -227,23 +240,10 @@ fn products_clear_a_nearby_kink() {
         let model = model.with_b(b).unwrap();
         let shape = model.shape();
         let params = model.to_vec();
-        let h = ClosedForm::new(obj.clone())
-            .unwrap()
-            .hessian_flat(shape, &params);
         let mut v = vec![0.0; params.len()];
         v[shape.b().start + 1] = 1.0;
         v[0] = 0.3;
-        let exact = &h * DVector::from_column_slice(&v);
-        let mut out = vec![0.0; params.len()];
-        let est = OneDim::new(obj, 1e-10)
-            .unwrap()
-            .hvp_flat(shape, &params, &v, &mut out);
-        let scale = exact.amax();
-        let worst = out
-            .iter()
-            .zip(exact.iter())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let (est, worst, scale) = product_against_exact(&obj, shape, &params, &v);
         assert!(
             worst <= est + 1e-10 * scale,
             "case {case}: error {worst:e} > estimate {est:e}"
