@@ -244,7 +244,7 @@ fn bad_inputs_are_one_line_and_exit_2_without_partial_files() {
         ),
         (
             "minimize too large",
-            vec!["minimize", "--n", "20", "--m", "2"],
+            vec!["minimize", "--n", "80", "--m", "20"],
             "too large",
         ),
         (

@@ -30,7 +30,7 @@
 //!   subtraction; leave-one-out products come from prefix and suffix products. Each member
 //!   taken out in closed form makes `Φ` decay one power of t faster, hence fewer nodes.
 //!
-//! *Small members* (|c| ≤ 10⁻⁴ of the largest, or all of them when every |c| ≤ |b|/10: the
+//! *Small members* (|c| ≤ 10⁻² of the largest, or all of them when every |c| ≤ |b|/10: the
 //! near-zero columns of dead features) are not counted in the grading when every kink of the none/one-active parts
 //! (`b`, `b + c_l`) lies farther from 0 than they can move f (see [`choose_graded`]): their
 //! factors multiply every level of Φ, and the none/one-active parts, with the small members
@@ -50,7 +50,9 @@
 //! are added to the error. A shorter period means fewer nodes per unit of t, at the price of a
 //! larger σ (larger `e^{σc}` factors, a slower-decaying integrand), so P is chosen among
 //! `4 max(f_max, R/10) · 0.75ᵏ` by the majorant's node count ([`Fourier::with_best_period`]):
-//! at n = 400 it is ~10 instead of ~120, 7–10× fewer nodes.
+//! at n = 400 it is ~10 instead of ~120, 7–10× fewer nodes. Only periods whose estimated
+//! rounding (which grows like `E e^{σf}`) stays below a tenth of the target qualify; dense
+//! outputs (density 1: every member active, f far above 0) take periods up to 10× longer.
 //! The sum is truncated at
 //! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
 //! t (`|u(z c)| ≤ min(u(σc), (1 + e^{σc})/(|c| t))`, and likewise for w), integrated from T to ∞
@@ -86,6 +88,11 @@ const PERIOD_SHRINK: f64 = 0.75;
 const PERIOD_CANDIDATES: usize = 12;
 /// Candidates in a row without fewer nodes after which the search stops.
 const PERIOD_PATIENCE: usize = 2;
+/// Longer periods tried above the safe one, `P₀ / PERIOD_SHRINKᵏ` (k ≤ this), when the
+/// estimated rounding at the safe one would exceed [`ROUNDING_SHARE`] of the target.
+const PERIOD_LONGER: usize = 8;
+/// Share of the target the sum's estimated rounding may take at the chosen period.
+const ROUNDING_SHARE: f64 = 0.1;
 /// Share of the target the upward aliasing may take (it is added to the reported error).
 const ALIAS_SHARE: f64 = 1e-3;
 /// Geometric ratio of the majorant's grid (first part), then the coarser ratio.
@@ -104,7 +111,7 @@ const RESYNC: usize = 8;
 const PAIRS_ALWAYS: usize = 64;
 /// Members with |c| at most this fraction of the largest are left out of the grading when
 /// the closed parts allow it (see [`choose_graded`]).
-const SMALL_REL: f64 = 1e-4;
+const SMALL_REL: f64 = 1e-2;
 /// … and every member when all have |c| at most this fraction of |b|.
 const SMALL_BIAS_REL: f64 = 0.1;
 /// Relative margin by which a kink must clear the small members' range.
@@ -782,8 +789,8 @@ fn closed_parts(out: &Output, members_idx: &[usize], own_pos: Option<usize>) -> 
 /// near-zero columns in trained models and minimiser iterates). Ungraded members are summed
 /// exactly in the Fourier part and by an exact Taylor expansion in the closed parts
 /// ([`closed_parts_small`]), which needs every kink of those parts (`b`, `b + c_l` for graded
-/// l) farther from 0 than the small members can move f; the largest set of the smallest
-/// members that allows it is taken.
+/// l) farther from 0 than the small members can move f: the largest set of the smallest
+/// members that allows it, then every further candidate that still allows it.
 fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
     // Small relative to the largest coefficient, or to the bias (a dead feature's own output,
     // b ≈ p/2 and every coefficient tiny, is then a polynomial in all of them).
@@ -802,23 +809,41 @@ fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
         let margin = SMALL_KINK_MARGIN * (y.abs() + lo + hi);
         y - lo > margin || y + hi < -margin
     };
-    for len in (1..=order.len()).rev() {
-        let small = &order[..len];
-        let hi: f64 = small.iter().map(|&k| out.c[members[k]].max(0.0)).sum();
-        let lo: f64 = small.iter().map(|&k| (-out.c[members[k]]).max(0.0)).sum();
-        let mut graded = vec![true; members.len()];
-        for &k in small {
-            graded[k] = false;
+    let feasible = |graded: &[bool]| {
+        let (mut lo, mut hi) = (0.0, 0.0);
+        for (k, &j) in members.iter().enumerate() {
+            if !graded[k] {
+                hi += out.c[j].max(0.0);
+                lo += (-out.c[j]).max(0.0);
+            }
         }
-        let ok = clear(out.b, lo, hi)
+        clear(out.b, lo, hi)
             && (0..members.len())
                 .filter(|&k| graded[k])
-                .all(|k| clear(out.b + out.c[members[k]], lo, hi));
-        if ok {
-            return graded;
+                .all(|k| clear(out.b + out.c[members[k]], lo, hi))
+    };
+    let mut graded = vec![true; members.len()];
+    for len in (1..=order.len()).rev() {
+        let mut g = vec![true; members.len()];
+        for &k in &order[..len] {
+            g[k] = false;
+        }
+        if feasible(&g) {
+            graded = g;
+            break;
         }
     }
-    vec![true; members.len()]
+    // Then every further candidate that keeps the kinks clear (with b > 0, say, the positive
+    // ones never bring f nearer 0 from the none-active kink).
+    for &k in &order {
+        if graded[k] {
+            graded[k] = false;
+            if !feasible(&graded) {
+                graded[k] = true;
+            }
+        }
+    }
+    graded
 }
 
 /// Raw moments `E[εʳ]`, r = 0…4, of a sum of independent terms with the given cumulants.
@@ -1518,11 +1543,18 @@ impl<'a> Fourier<'a> {
         let shortest = (0..=PERIOD_CANDIDATES)
             .take_while(|&k| admissible(safe * PERIOD_SHRINK.powi(k as i32)))
             .last()
-            .unwrap_or(0);
+            .unwrap_or(0) as i32;
+        // Rounding grows with σ like E e^{σf}: dense outputs (every member active, f far above
+        // 0) can need a period longer than the safe one to keep it below the target.
+        let rounding_cap = ROUNDING_SHARE * req.target;
         let mut best: Option<(Fourier, usize)> = None;
+        let mut fallback: Option<(Fourier, f64)> = None;
         let mut worse = 0;
-        for k in (0..=shortest).rev() {
-            let period = safe * PERIOD_SHRINK.powi(k as i32);
+        for k in (-(PERIOD_LONGER as i32)..=shortest).rev() {
+            if k < 0 && best.is_some() {
+                break;
+            }
+            let period = safe * PERIOD_SHRINK.powi(k);
             let cand = Fourier::new(
                 out,
                 members_idx,
@@ -1532,7 +1564,13 @@ impl<'a> Fourier<'a> {
                 start,
                 period,
             );
-            let nodes = cand.planned_nodes(&scout);
+            let (nodes, rounding) = cand.plan(&scout);
+            if rounding > rounding_cap {
+                if fallback.as_ref().is_none_or(|(_, r)| rounding < *r) {
+                    fallback = Some((cand, rounding));
+                }
+                continue;
+            }
             match &best {
                 Some((_, n)) if nodes >= *n => {
                     worse += 1;
@@ -1546,13 +1584,27 @@ impl<'a> Fourier<'a> {
                 }
             }
         }
-        best.expect("at least the safe period is tried").0
+        match (best, fallback) {
+            (Some((f, _)), _) | (None, Some((f, _))) => f,
+            (None, None) => unreachable!("at least one period is tried"),
+        }
     }
 
-    /// Nodes the majorant asks for at this request (the most the sum will spend).
-    fn planned_nodes(&self, req: &Request) -> usize {
+    /// Nodes the majorant asks for at this request (the most the sum will spend), and an
+    /// estimate of the sum's rounding error in the loss moments.
+    ///
+    /// # Formula
+    /// Each term carries a relative error of about `ε (13.5 n + 10)` on average over the phase
+    /// recurrence (see [`Fourier::sum`]), `h Σ|terms| ≈ π ∫ B` (the majorant from h on, whose
+    /// integral the tails hold), and `√2` turns the modulus into the 1-norm the sum adds up.
+    fn plan(&self, req: &Request) -> (usize, f64) {
         let tails = self.tails(req);
         let loss_tail = |l: usize| req.coef_a * tails.a[l] + req.coef_xb * tails.xb_or_ef(l, self);
+        let n_members = self.others.len() + usize::from(self.own.is_some());
+        let rounding = f64::EPSILON
+            * (13.5 * n_members as f64 + 10.0)
+            * std::f64::consts::SQRT_2
+            * loss_tail(0);
         let l = (0..tails.ts.len())
             .find(|&l| loss_tail(l) <= 0.5 * req.target)
             .unwrap_or(tails.ts.len() - 1);
@@ -1562,7 +1614,7 @@ impl<'a> Fourier<'a> {
             // Unreachable by the majorant: rank by how far it gets.
             1000
         };
-        rounds * (tails.ts[l] / self.h).ceil() as usize
+        (rounds * (tails.ts[l] / self.h).ceil() as usize, rounding)
     }
 
     fn new(

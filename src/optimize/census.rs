@@ -209,8 +209,7 @@ pub fn start_model(shape: Shape, seed: u64, k: usize) -> Result<Model> {
 /// ([`ClosedForm::states`]) and N parameters (the N² term is the exact Hessians, one
 /// dual-number sweep per parameter). Fitted on the 2-core development machine to one start at
 /// (5, 2): 4.5 ms, (8, 3): 0.28 s, (10, 3): 2.5 s and (12, 4): 78 s; within a factor of 2 of
-/// each. One-dimensional route: [`ONEDIM_EVALUATIONS`] loss-and-gradient evaluations (L-BFGS,
-/// Newton–CG and Lanczos, each product two to four gradients) at its cost estimate.
+/// each. One-dimensional route: [`ONEDIM_EVALUATIONS`] × its cost estimate for one evaluation.
 /// Infinite when neither route accepts the objective.
 pub fn minimize_seconds(obj: &Objective, shape: Shape) -> f64 {
     let params = shape.num_params() as f64;
@@ -223,9 +222,12 @@ pub fn minimize_seconds(obj: &Objective, shape: Shape) -> f64 {
     }
 }
 
-/// Loss-and-gradient evaluations one minimisation through the one-dimensional route takes
-/// (about 300 for L-BFGS, 400 for Newton–CG's products, 500 for Lanczos's).
-const ONEDIM_EVALUATIONS: f64 = 1200.0;
+/// One minimisation through the one-dimensional route, in units of the route's estimate for
+/// one evaluation. That estimate is kept pessimistic for choosing routes (4e-3 n² s: 1.6 s at
+/// n = 20); the minimisation takes 1000–1500 evaluations, but most at the coarse tolerances of
+/// the L-BFGS stages and at points where the closed parts leave few nodes. Measured at (20, 5),
+/// density 0.1, 0.7^i: 22–120 s per start (14–75 units).
+const ONEDIM_EVALUATIONS: f64 = 50.0;
 
 /// Whether one evaluation already uses every core (then starts effectively run one by one).
 fn parallel_outputs(obj: &Objective) -> bool {
