@@ -30,7 +30,7 @@
 //!   subtraction; leave-one-out products come from prefix and suffix products. Each member
 //!   taken out in closed form makes `Φ` decay one power of t faster, hence fewer nodes.
 //!
-//! *Small members* (|c| ≤ 10⁻² of the largest, or all of them when every |c| ≤ |b|/10: the
+//! *Small members* (|c| ≤ 10⁻⁴ of the largest, or all of them when every |c| ≤ |b|/10: the
 //! near-zero columns of dead features) are not counted in the grading when every kink of the none/one-active parts
 //! (`b`, `b + c_l`) lies farther from 0 than they can move f (see [`choose_graded`]): their
 //! factors multiply every level of Φ, and the none/one-active parts, with the small members
@@ -92,7 +92,7 @@ const PERIOD_PATIENCE: usize = 2;
 /// estimated rounding at the safe one would exceed [`ROUNDING_SHARE`] of the target.
 const PERIOD_LONGER: usize = 8;
 /// Share of the target the sum's estimated rounding may take at the chosen period.
-const ROUNDING_SHARE: f64 = 0.1;
+const ROUNDING_SHARE: f64 = 0.5;
 /// Share of the target the upward aliasing may take (it is added to the reported error).
 const ALIAS_SHARE: f64 = 1e-3;
 /// Geometric ratio of the majorant's grid (first part), then the coarser ratio.
@@ -111,7 +111,7 @@ const RESYNC: usize = 8;
 const PAIRS_ALWAYS: usize = 64;
 /// Members with |c| at most this fraction of the largest are left out of the grading when
 /// the closed parts allow it (see [`choose_graded`]).
-const SMALL_REL: f64 = 1e-2;
+const SMALL_REL: f64 = 1e-4;
 /// … and every member when all have |c| at most this fraction of |b|.
 const SMALL_BIAS_REL: f64 = 0.1;
 /// Relative margin by which a kink must clear the small members' range.
