@@ -26,6 +26,16 @@ fn closed_slack(l: f64, total_weight: f64) -> f64 {
     LOSS_REL * l.abs() + LOSS_ABS_PER_IMPORTANCE * total_weight
 }
 
+/// Independent data with importances `decay^i`.
+fn decaying(n: usize, density: PerFeature, decay: f64) -> Data {
+    Data::new(n)
+        .unwrap()
+        .with_density(&density)
+        .unwrap()
+        .with_importance(&PerFeature::Decay(decay))
+        .unwrap()
+}
+
 /// Closed-form gradient accuracy: relative to the largest entry (it is exact up to rounding).
 const CLOSED_GRAD_REL: f64 = 1e-11;
 
@@ -180,12 +190,7 @@ fn dead_features(n: usize, m: usize, p: f64, seed: u64, untied: bool) -> (Model,
     } else {
         Model::new(w, b).unwrap()
     };
-    let data = Data::new(n)
-        .unwrap()
-        .with_density(&PerFeature::Constant(p))
-        .unwrap()
-        .with_importance(&PerFeature::Decay(0.8))
-        .unwrap();
+    let data = decaying(n, PerFeature::Constant(p), 0.8);
     (model, Objective::new(data))
 }
 
@@ -265,12 +270,7 @@ fn block_model(
     let b = DVector::from_fn(n, |_, _| rng.random_range(-0.4..0.1));
     let density: Vec<f64> = (0..n).map(|_| rng.random_range(0.02..0.6)).collect();
     let model = Model::new(w, b).unwrap();
-    let data = Data::new(n)
-        .unwrap()
-        .with_density(&PerFeature::List(density))
-        .unwrap()
-        .with_importance(&PerFeature::Decay(0.99))
-        .unwrap();
+    let data = decaying(n, PerFeature::List(density), 0.99);
     (model, Objective::new(data), blocks)
 }
 
@@ -382,12 +382,7 @@ fn paper_like(n: usize, m: usize, p: f64, seed: u64) -> (Model, Objective) {
         .collect();
     let b: Vec<f64> = (0..n).map(|_| rng.random_range(-0.3..0.1)).collect();
     let model = Model::from_rows(&rows, &b).unwrap();
-    let data = Data::new(n)
-        .unwrap()
-        .with_density(&PerFeature::Constant(p))
-        .unwrap()
-        .with_importance(&PerFeature::Decay(0.9))
-        .unwrap();
+    let data = decaying(n, PerFeature::Constant(p), 0.9);
     (model, Objective::new(data))
 }
 
@@ -474,12 +469,7 @@ fn dead_outputs_keep_the_gradient_error_small() {
         }
     }
     let model = Model::new(w, b).unwrap();
-    let data = Data::new(n)
-        .unwrap()
-        .with_density(&PerFeature::Constant(p))
-        .unwrap()
-        .with_importance(&PerFeature::Decay(0.7))
-        .unwrap();
+    let data = decaying(n, PerFeature::Constant(p), 0.7);
     let obj = Objective::new(data);
     check_against_closed(&model, &obj, false).unwrap();
     // Every output's moments, indicator moments included, are known to rounding and in
@@ -543,12 +533,7 @@ fn dense_outputs_keep_rounding_below_the_target() {
         }
         let b = DVector::from_fn(n, |_, _| rng.random_range(-0.1..0.3));
         let model = Model::new(w, b).unwrap();
-        let data = Data::new(n)
-            .unwrap()
-            .with_density(&PerFeature::Constant(1.0))
-            .unwrap()
-            .with_importance(&PerFeature::Decay(0.7))
-            .unwrap();
+        let data = decaying(n, PerFeature::Constant(1.0), 0.7);
         let obj = Objective::new(data);
         check_against_closed(&model, &obj, false).unwrap();
     }

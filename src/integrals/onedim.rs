@@ -51,7 +51,7 @@
 //! larger σ (larger `e^{σc}` factors, a slower-decaying integrand), so P is chosen among
 //! `4 max(f_max, R/10) · 0.75ᵏ` by the majorant's node count ([`Fourier::with_best_period`]):
 //! at n = 400 it is ~10 instead of ~120, 7–10× fewer nodes. Only periods whose estimated
-//! rounding (which grows like `E e^{σf}`) stays below a tenth of the target qualify; dense
+//! rounding (which grows like `E e^{σf}`) stays below half the target qualify; dense
 //! outputs (density 1: every member active, f far above 0) take periods up to 10× longer.
 //! The sum is truncated at
 //! `T = K h`, where `K` is chosen from a majorant `B(t) ≥ |integrand|` that is non-increasing in
