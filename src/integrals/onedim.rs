@@ -42,6 +42,15 @@
 //! Counted, a member with tiny c would make every configuration with it active decay like one
 //! with a member fewer, up to t ~ 1/|c|: 10–100× more nodes.
 //!
+//! *A bias within the small members' reach* (a minimiser's iterates near a sparse optimum: a
+//! represented feature's bias beside its kink, interference 1e-6…1e-3) leaves the kink `b` of
+//! the none/one-active parts where ε can move f. Those parts are then truncated powers
+//! `E[X (±(b + ε))₊ᵈ]`, d ≤ 3, on the small members' own scale, each from a *nested*
+//! evaluation (this same method on `b + ε` alone, and on `b + ε + c_v V` with a virtual
+//! always-active member for the degrees above 2; see [`Powers`]); members up to 10⁻² of the
+//! largest then count as small. The nested sums need a few thousand nodes where counting
+//! those members in the outer sum took 10⁵; their errors enter the reported error.
+//!
 //! The integral is summed by the trapezoidal rule with step `h = 2π/P`. By Poisson summation the
 //! infinite sum equals the integral plus `Σ_{m≥1} e^{−σmP} E[x^J g_k(f + mP)]` and
 //! `Σ_{m≥1} e^{σmP} E[x^J g_k(f − mP)]`: with `σP = 40` the first is bounded by
@@ -114,6 +123,18 @@ const PAIRS_ALWAYS: usize = 64;
 const SMALL_REL: f64 = 1e-4;
 /// … and every member when all have |c| at most this fraction of |b|.
 const SMALL_BIAS_REL: f64 = 0.1;
+/// Relative rounding of a closed part per unit of its modulus sum (a few roundings per term;
+/// pairs: a 3-point rule on up to three pieces of a segment formula, ~20 roundings deep; small
+/// members: a Taylor sum of ≤ 4 terms).
+const CLOSED_REL: f64 = 32.0 * f64::EPSILON;
+/// Share of the target the nested evaluations of a bias within the small members' reach may
+/// take (see [`closed_parts_small`]).
+const NESTED_SHARE: f64 = 0.25;
+/// Nested evaluations go at most this deep (each level has fewer members).
+const NESTED_DEPTH: usize = 1;
+/// With the bias within the small members' reach, members up to this fraction of the largest
+/// count as small (see [`choose_graded`]).
+const NESTED_SMALL_REL: f64 = 1e-2;
 /// Relative margin by which a kink must clear the small members' range.
 const SMALL_KINK_MARGIN: f64 = 1e-8;
 /// With small members, the pairs are done in closed form when every kink of a pair lies this
@@ -152,6 +173,10 @@ pub struct Request {
     pub gradient: bool,
     /// Absolute error target of each gradient moment (when `gradient`).
     pub grad_target: f64,
+    /// Whether the indicator moments (`P(f > 0)`, `E[x_j 1(f>0)]`, `E[x_i x_j 1(f>0)]`,
+    /// which converge slowest) are held to `grad_target` too; when false only `E[f₊]` and
+    /// `E[x_j f₊]` are, and the indicators' errors are still reported.
+    pub steer_indicators: bool,
     /// Most trapezoidal nodes to spend; the error is reported honestly if it is not enough.
     pub max_nodes: usize,
 }
@@ -669,6 +694,8 @@ struct Closed {
     abs_xf_m: Vec<f64>,
     abs_xh_m: Vec<f64>,
     abs_xxh_m: Vec<f64>,
+    /// Trapezoidal nodes spent by nested evaluations.
+    nodes: usize,
     /// The fewest graded members active in the Fourier part.
     start: usize,
 }
@@ -779,6 +806,7 @@ fn closed_parts(out: &Output, members_idx: &[usize], own_pos: Option<usize>) -> 
         xxh_m,
         xxh_own,
         start,
+        ..Closed::default()
     }
 }
 
@@ -791,14 +819,34 @@ fn closed_parts(out: &Output, members_idx: &[usize], own_pos: Option<usize>) -> 
 /// ([`closed_parts_small`]), which needs every kink of those parts (`b`, `b + c_l` for graded
 /// l) farther from 0 than the small members can move f: the largest set of the smallest
 /// members that allows it, then every further candidate that still allows it.
-fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
+fn choose_graded(out: &Output, members: &[usize], nested_ok: bool) -> (Vec<bool>, bool) {
+    let chosen = choose_graded_within(out, members, nested_ok, SMALL_REL);
+    let cmax = members.iter().map(|&j| out.c[j].abs()).fold(0.0, f64::max);
+    let graded_small = (0..members.len())
+        .any(|k| chosen.0[k] && out.c[members[k]].abs() <= NESTED_SMALL_REL * cmax);
+    if nested_ok && (chosen.1 || graded_small) {
+        // Members far below the largest left graded (each costs ~1/|c| of t), or the bias
+        // within reach anyway: with the bias's parts as nested evaluations on the small
+        // scale, members up to NESTED_SMALL_REL of the largest go there instead.
+        choose_graded_within(out, members, nested_ok, NESTED_SMALL_REL)
+    } else {
+        chosen
+    }
+}
+
+fn choose_graded_within(
+    out: &Output,
+    members: &[usize],
+    nested_ok: bool,
+    small_rel: f64,
+) -> (Vec<bool>, bool) {
     // Small relative to the largest coefficient, or to the bias (a dead feature's own output,
     // b ≈ p/2 and every coefficient tiny, is then a polynomial in all of them).
     let cmax = members.iter().map(|&j| out.c[j].abs()).fold(0.0, f64::max);
     let limit = if cmax <= SMALL_BIAS_REL * out.b.abs() {
         cmax
     } else {
-        SMALL_REL * cmax
+        small_rel * cmax
     };
     let mut order: Vec<usize> = (0..members.len())
         .filter(|&k| out.c[members[k]].abs() <= limit)
@@ -817,7 +865,9 @@ fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
                 lo += (-out.c[j]).max(0.0);
             }
         }
-        clear(out.b, lo, hi)
+        // The bias itself may lie within reach while some member stays graded: the parts
+        // with that kink are then nested evaluations on the small scale.
+        (clear(out.b, lo, hi) || (nested_ok && graded.iter().any(|&g| g)))
             && (0..members.len())
                 .filter(|&k| graded[k])
                 .all(|k| clear(out.b + out.c[members[k]], lo, hi))
@@ -843,7 +893,15 @@ fn choose_graded(out: &Output, members: &[usize]) -> Vec<bool> {
             }
         }
     }
-    graded
+    let (mut lo, mut hi) = (0.0, 0.0);
+    for (k, &j) in members.iter().enumerate() {
+        if !graded[k] {
+            hi += out.c[j].max(0.0);
+            lo += (-out.c[j]).max(0.0);
+        }
+    }
+    let within = graded.iter().any(|&g| !g) && !clear(out.b, lo, hi);
+    (graded, within)
 }
 
 /// Raw moments `E[εʳ]`, r = 0…4, of a sum of independent terms with the given cumulants.
@@ -953,7 +1011,8 @@ fn closed_parts_small(
     members: &[usize],
     graded: &[bool],
     own_pos: Option<usize>,
-) -> Closed {
+    nested: Option<Nested>,
+) -> Result<Closed> {
     let nm = members.len();
     let b = out.b;
     let c = |k: usize| out.c[members[k]];
@@ -1042,9 +1101,88 @@ fn closed_parts_small(
         suf[t] = suf[t + 1] * (1.0 - p(big[t]));
     }
     let mut abs = [0.0; 4];
+    let own_x = own_small.map(|i| mom_x[i]);
+    // The moments of ε weighted by each factor X the parts need.
+    let mom_of = |x: X| -> [f64; 5] {
+        match x {
+            X::One => mom,
+            X::Small(j) => mom_x[j],
+            X::Own => own_x.expect("own member is small"),
+            X::OwnSq => mom_ii.expect("own member is small"),
+            X::OwnSmall(j) => mom_ij(own_small.expect("own member is small"), j),
+        }
+    };
+    // With the bias within the small members' reach: `E[X (σ(b + ε))₊ᵈ]` for σ = ±1 through
+    // nested evaluations (see [`Truncated`]); nested errors enter as moduli / CLOSED_REL.
+    let reach_sum: f64 = small.iter().map(|&k| c(k).abs()).sum();
+    let truncated: Option<Powers> = match &nested {
+        Some(ns) => {
+            // The loss's moments weigh a truncated power's error by `d c_v β |c_l|^{−(a+1)}`:
+            // `c_v / |c_l|` for E[f₊²], and `c_v / (2 c_l²)` more for E[x_i f₊] with l own.
+            let c_v = 2.0 * (b.abs() + reach_sum);
+            let amp: f64 = 1.0
+                + big
+                    .iter()
+                    .map(|&l| {
+                        let cl_abs = c(l).abs();
+                        let own = if own_pos == Some(l) {
+                            1.0 / (2.0 * cl_abs)
+                        } else {
+                            0.0
+                        };
+                        p(l) * c_v / cl_abs * (1.0 + own)
+                    })
+                    .sum::<f64>();
+            // The steered combination weighs E[f₊²] and E[x_i f₊] by coef_a and coef_xb.
+            let weight = ns.req.coef_a.max(ns.req.coef_xb).max(f64::MIN_POSITIVE);
+            let target = NESTED_SHARE * ns.req.target / (weight * amp);
+            // Gradient moments as the caller asks (the route lets the loss's moments choose
+            // the nodes: the indicator moments would cost ~1000×); their errors are reported.
+            // The gradient's moments of the loss's order (E[f₊], E[x_j f₊]) to the same target
+            // when a gradient is asked for (the closed parts use them whatever is asked).
+            let grad_target = if ns.req.gradient {
+                target.min(NESTED_SHARE * ns.req.grad_target / amp)
+            } else {
+                f64::INFINITY
+            };
+            // The indicator moments matter to the ReLU gradient only through x_i (E[x_i 1(f>0)],
+            // E[x_i x_j 1(f>0)]), which vanish on these parts while the own member is graded.
+            let indicators = own_pos.is_none_or(|k| !graded[k]);
+            let inner = |virtual_c: Option<f64>| {
+                let targets = (target, grad_target, indicators);
+                Truncated::evaluate(out, members, &small, virtual_c, targets, ns)
+            };
+            let direct = inner(None)?;
+            let augmented = inner(Some(c_v))?;
+            cl.nodes = direct.m.nodes + augmented.m.nodes;
+            Some(Powers {
+                direct,
+                augmented,
+                c_v,
+                b,
+            })
+        }
+        None => None,
+    };
     // ---- no graded member active: S(y) = (b + y)₊ᵏ, a polynomial on the range ----
     let w0 = pre[nb];
-    if b > 0.0 && w0 > 0.0 {
+    if let (Some(tp), true) = (&truncated, w0 > 0.0) {
+        // `E[X (b + ε)₊ᵏ]`, k = 2, 1, 0: the nested moments themselves.
+        let v = |k: usize, x: X| tp.direct.plain(k, x);
+        add(&mut cl.a, &mut abs[0], w0, v(2, X::One));
+        add(&mut cl.ef, &mut abs[1], w0, v(1, X::One));
+        add(&mut cl.pf, &mut abs[2], w0, v(0, X::One));
+        for &j in &small {
+            cl.add_xf(j, w0, v(1, X::Small(j)));
+            cl.add_xh(j, w0, v(0, X::Small(j)));
+        }
+        if let Some(i) = own_small {
+            add(&mut cl.xxh_own, &mut abs[3], w0, v(0, X::OwnSq));
+            for &j in small.iter().filter(|&&j| j != i) {
+                cl.add_xxh(j, w0, v(0, X::OwnSmall(j)));
+            }
+        }
+    } else if b > 0.0 && w0 > 0.0 {
         let d = |k: usize| -> [f64; 4] {
             match k {
                 0 => [1.0, 0.0, 0.0, 0.0],
@@ -1073,27 +1211,53 @@ fn closed_parts_small(
             continue;
         }
         let seg = segment(b, c(l));
-        let d = |k: usize, a: usize| one_member_derivatives(&seg, b, c(l), k, a);
-        add(&mut cl.a, &mut abs[0], w, taylor(&d(2, 0), &mom));
-        add(&mut cl.ef, &mut abs[1], w, taylor(&d(1, 0), &mom));
-        add(&mut cl.pf, &mut abs[2], w, taylor(&d(0, 0), &mom));
-        cl.add_xf(l, w, taylor(&d(1, 1), &mom));
-        cl.add_xh(l, w, taylor(&d(0, 1), &mom));
+        let cl_ = c(l);
+        // `E[X S(ε)]` with `S(y) = ∫₀¹ uᵃ (b + y + c u)₊ᵏ du`.
+        let part = |k: usize, a: usize, x: X| -> (f64, f64) {
+            match &truncated {
+                None => taylor(&one_member_derivatives(&seg, b, cl_, k, a), &mom_of(x)),
+                Some(tp) => {
+                    // # Formula
+                    // With the far kink b + c clear: c > 0: `S = P(y) − (−1)ᵏ β |c|^{−(a+1)}
+                    // (−(b + y))₊^{a+k+1}`, P the polynomial `∫ uᵃ (b + y + cu)ᵏ du`; c < 0:
+                    // `S = β |c|^{−(a+1)} (b + y)₊^{a+k+1}`; β = B(a+1, k+1) = a! k!/(a+k+1)!.
+                    let fact = [1.0, 1.0, 2.0, 6.0, 24.0];
+                    let beta = fact[a] * fact[k] / fact[a + k + 1];
+                    let scale = beta / cl_.abs().powi(a as i32 + 1);
+                    let d = a + k + 1;
+                    let m_x = mom_of(x);
+                    if cl_ > 0.0 {
+                        let (tv, ta) = tp.negative_power(d, x, &m_x);
+                        let (pv, pa) = taylor(&full_polynomial_derivatives(b, cl_, k, a), &m_x);
+                        let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+                        (pv - sign * scale * tv, pa + scale * ta)
+                    } else {
+                        let (tv, ta) = tp.positive_power(d, x, &m_x);
+                        (scale * tv, scale * ta)
+                    }
+                }
+            }
+        };
+        add(&mut cl.a, &mut abs[0], w, part(2, 0, X::One));
+        add(&mut cl.ef, &mut abs[1], w, part(1, 0, X::One));
+        add(&mut cl.pf, &mut abs[2], w, part(0, 0, X::One));
+        cl.add_xf(l, w, part(1, 1, X::One));
+        cl.add_xh(l, w, part(0, 1, X::One));
         for &j in &small {
-            cl.add_xf(j, w, taylor(&d(1, 0), &mom_x[j]));
-            cl.add_xh(j, w, taylor(&d(0, 0), &mom_x[j]));
+            cl.add_xf(j, w, part(1, 0, X::Small(j)));
+            cl.add_xh(j, w, part(0, 0, X::Small(j)));
         }
         if own_pos == Some(l) {
-            add(&mut cl.xxh_own, &mut abs[3], w, taylor(&d(0, 2), &mom));
+            add(&mut cl.xxh_own, &mut abs[3], w, part(0, 2, X::One));
             for &j in &small {
-                cl.add_xxh(j, w, taylor(&d(0, 1), &mom_x[j]));
+                cl.add_xxh(j, w, part(0, 1, X::Small(j)));
             }
         }
-        if let (Some(i), Some(mii)) = (own_small, mom_ii) {
-            cl.add_xxh(l, w, taylor(&d(0, 1), &mom_x[i]));
-            add(&mut cl.xxh_own, &mut abs[3], w, taylor(&d(0, 0), &mii));
+        if let Some(i) = own_small {
+            cl.add_xxh(l, w, part(0, 1, X::Own));
+            add(&mut cl.xxh_own, &mut abs[3], w, part(0, 0, X::OwnSq));
             for &j in small.iter().filter(|&&j| j != i) {
-                cl.add_xxh(j, w, taylor(&d(0, 0), &mom_ij(i, j)));
+                cl.add_xxh(j, w, part(0, 0, X::OwnSmall(j)));
             }
         }
     }
@@ -1163,7 +1327,166 @@ fn closed_parts_small(
         }
     }
     cl.abs = abs;
-    cl
+    Ok(cl)
+}
+
+/// Derivatives in y at y = 0 of the polynomial `P(y) = ∫₀¹ uᵃ (b + y + c u)ᵏ du` (no positive
+/// part), r = 0 … k.
+///
+/// # Formula
+/// `P⁽ʳ⁾(0) = k!/(k−r)! ∫₀¹ uᵃ (b + cu)^{k−r} du` and
+/// `∫₀¹ uᵃ (b + cu)ᵐ du = Σ_t C(m, t) b^{m−t} cᵗ / (a + t + 1)`.
+fn full_polynomial_derivatives(b: f64, c: f64, k: usize, a: usize) -> [f64; 4] {
+    let fact = [1.0, 1.0, 2.0, 6.0];
+    let integral = |m: usize| -> f64 {
+        (0..=m)
+            .map(|t| {
+                fact[m] / (fact[t] * fact[m - t]) * b.powi((m - t) as i32) * c.powi(t as i32)
+                    / (a + t + 1) as f64
+            })
+            .sum()
+    };
+    let mut d = [0.0; 4];
+    for (r, dr) in d.iter_mut().enumerate().take(k + 1) {
+        *dr = fact[k] / fact[k - r] * integral(k - r);
+    }
+    d
+}
+
+/// Which x factor weights a closed part's moment (member positions; "own" is the own member
+/// when it is small).
+#[derive(Debug, Clone, Copy)]
+enum X {
+    One,
+    Small(usize),
+    Own,
+    OwnSq,
+    OwnSmall(usize),
+}
+
+/// The request and depth a nested evaluation inherits.
+struct Nested<'r> {
+    req: &'r Request,
+    depth: usize,
+}
+
+/// Moments of `b + ε` (ε the small members' sum), or of `b + ε + c_v V` with a virtual member
+/// (V uniform, always active), from a nested [`moments`] call on the small scale. Values carry
+/// their error as a modulus divided by [`CLOSED_REL`], so that the closed parts' rounding
+/// accounting adds it back exactly.
+struct Truncated {
+    m: Moments,
+    own: usize,
+    members: Vec<usize>,
+}
+
+impl Truncated {
+    fn evaluate(
+        out: &Output,
+        members: &[usize],
+        small: &[usize],
+        virtual_c: Option<f64>,
+        (target, grad_target, steer_indicators): (f64, f64, bool),
+        ns: &Nested,
+    ) -> Result<Self> {
+        let n = out.c.len();
+        let mut c = vec![0.0; n + 1];
+        let mut p = out.p.to_vec();
+        p.push(1.0);
+        for &k in small {
+            c[members[k]] = out.c[members[k]];
+        }
+        c[n] = virtual_c.unwrap_or(0.0);
+        let inner = Output {
+            c: &c,
+            p: &p,
+            ..*out
+        };
+        let req = Request {
+            coef_a: 1.0,
+            coef_xb: 1.0,
+            target,
+            gradient: true,
+            grad_target,
+            steer_indicators,
+            max_nodes: ns.req.max_nodes,
+        };
+        let mm = moments_at(&inner, &req, ns.depth + 1)?;
+        Ok(Truncated {
+            m: mm,
+            own: out.own,
+            members: members.to_vec(),
+        })
+    }
+
+    /// `E[X g₊ᵏ]` (k = 0: `E[X 1(g > 0)]`) with its error as a modulus.
+    fn plain(&self, k: usize, x: X) -> (f64, f64) {
+        let g = self.m.grad.as_ref().expect("gradient moments requested");
+        let i = self.own;
+        let (v, e) = match (k, x) {
+            (2, X::One) => (self.m.a, self.m.err_a),
+            (1, X::One) => (self.m.ef, self.m.err_ef),
+            (0, X::One) => (self.m.pf, self.m.err_pf),
+            (1, X::Small(j)) => (g.xf[self.members[j]], g.err_xf[self.members[j]]),
+            (0, X::Small(j)) => (g.xh[self.members[j]], g.err_xh[self.members[j]]),
+            (1, X::Own) => (g.xf[i], g.err_xf[i]),
+            (0, X::Own) => (g.xh[i], g.err_xh[i]),
+            (0, X::OwnSq) => (g.xxh[i], g.err_xxh[i]),
+            (0, X::OwnSmall(j)) => (g.xxh[self.members[j]], g.err_xxh[self.members[j]]),
+            _ => unreachable!("moment (k = {k}, {x:?}) is not needed"),
+        };
+        (v, v.abs() + e / CLOSED_REL)
+    }
+}
+
+/// The truncated powers `E[X (±(b + ε))₊ᵈ]`, d = 1, 2, 3, that the one-active parts need when
+/// the bias lies within the small members' reach.
+struct Powers {
+    /// Moments of `b + ε`.
+    direct: Truncated,
+    /// Moments of `b + ε + c_v V`, `c_v > |b| + reach` (so `b + ε + c_v > 0`).
+    augmented: Truncated,
+    c_v: f64,
+    b: f64,
+}
+
+impl Powers {
+    /// `E[X (b + ε)₊ᵈ]` (`m_x`: the moments `E[X εʳ]`).
+    ///
+    /// # Formula
+    /// d = 1 (X = 1, x_j, x_i) and d = 2 (X = 1) are the direct moments. Otherwise, for V
+    /// uniform on [0, 1] and `y + c_v > 0`, `E_V[(y + c_v V)₊ᵏ] = ((y + c_v)^{k+1} −
+    /// y₊^{k+1}) / ((k + 1) c_v)`, so `y₊ᵈ = (y + c_v)ᵈ − d c_v E_V[(y + c_v V)₊^{d−1}]`: a
+    /// polynomial in ε, summed exactly with its moments, less the augmented moments.
+    fn positive_power(&self, d: usize, x: X, m_x: &[f64; 5]) -> (f64, f64) {
+        match (d, x) {
+            (1, X::One | X::Small(_) | X::Own) | (2, X::One) => self.direct.plain(d, x),
+            _ => {
+                let (pv, pa) = taylor(&power_derivatives(self.b + self.c_v, d), m_x);
+                let (tv, ta) = self.augmented.plain(d - 1, x);
+                let dc = d as f64 * self.c_v;
+                (pv - dc * tv, pa + dc * ta)
+            }
+        }
+    }
+
+    /// `E[X (−(b + ε))₊ᵈ] = (−1)ᵈ (E[X (b + ε)ᵈ] − E[X (b + ε)₊ᵈ])`.
+    fn negative_power(&self, d: usize, x: X, m_x: &[f64; 5]) -> (f64, f64) {
+        let (pv, pa) = taylor(&power_derivatives(self.b, d), m_x);
+        let (tv, ta) = self.positive_power(d, x, m_x);
+        let sign = if d % 2 == 0 { 1.0 } else { -1.0 };
+        (sign * (pv - tv), pa + ta)
+    }
+}
+
+/// Derivatives at y = 0 of `(base + y)ᵈ`, d ≤ 3.
+fn power_derivatives(base: f64, d: usize) -> [f64; 4] {
+    let fact = [1.0, 1.0, 2.0, 6.0];
+    let mut der = [0.0; 4];
+    for (r, dr) in der.iter_mut().enumerate().take(d + 1) {
+        *dr = fact[d] / fact[d - r] * base.powi((d - r) as i32);
+    }
+    der
 }
 
 /// Derivatives r = 0 … 4 at 0 of a polynomial of degree ≤ 4 from its values at
@@ -1209,6 +1532,11 @@ fn taylor_abs((d, a): &([f64; 5], [f64; 5]), m: &[f64; 5]) -> (f64, f64) {
 /// Fails only on non-finite input. An unreachable target (more than `max_nodes` nodes) is not
 /// an error here: the returned bounds say what was reached, and the caller decides.
 pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
+    moments_at(out, req, 0)
+}
+
+/// [`moments`] at a nesting depth (see [`closed_parts_small`]).
+fn moments_at(out: &Output, req: &Request, depth: usize) -> Result<Moments> {
     let n = out.c.len();
     if out.p.len() != n || out.own >= n {
         return Err(Error::invalid(format!(
@@ -1221,7 +1549,6 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     if !out.b.is_finite() || out.c.iter().chain(out.p).any(|v| !v.is_finite()) {
         return Err(Error::invalid("non-finite coefficient, bias or density"));
     }
-    let eps = f64::EPSILON;
     let i = out.own;
     let b = out.b;
     let mut members_idx: Vec<usize> = (0..n)
@@ -1231,18 +1558,19 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     let own_pos = members_idx.iter().position(|&j| j == i);
 
     let nm = members_idx.len();
-    let graded = choose_graded(out, &members_idx);
+    let (graded, within) = choose_graded(out, &members_idx, depth < NESTED_DEPTH);
     let cl = if graded.iter().all(|&g| g) {
         closed_parts(out, &members_idx, own_pos)
     } else {
-        closed_parts_small(out, &members_idx, &graded, own_pos)
+        let nested = within.then_some(Nested { req, depth });
+        closed_parts_small(out, &members_idx, &graded, own_pos, nested)?
     };
     let start = cl.start;
     let (mut a, mut ef, mut pf, mut xxh_own) = (cl.a, cl.ef, cl.pf, cl.xxh_own);
     let (mut xf_m, mut xh_m, mut xxh_m) = (cl.xf_m, cl.xh_m, cl.xxh_m);
     // Closed forms: a few roundings per term (pairs: a 3-point rule on up to three pieces of
     // a segment formula, ~20 roundings deep; small members: a Taylor sum of ≤ 4 terms).
-    let closed_rel = 32.0 * eps;
+    let closed_rel = CLOSED_REL;
     let mut err_a = closed_rel * cl.abs[0];
     let mut err_ef = closed_rel * cl.abs[1];
     let mut err_pf = closed_rel * cl.abs[2];
@@ -1250,7 +1578,7 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     let mut err_xf_m: Vec<f64> = cl.abs_xf_m.iter().map(|v| closed_rel * v).collect();
     let mut err_xh_m: Vec<f64> = cl.abs_xh_m.iter().map(|v| closed_rel * v).collect();
     let mut err_xxh_m: Vec<f64> = cl.abs_xxh_m.iter().map(|v| closed_rel * v).collect();
-    let mut nodes = 0;
+    let mut nodes = cl.nodes;
 
     let f_max = b + members_idx.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
     let f_min = b + members_idx.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
@@ -1267,7 +1595,7 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
             req,
         );
         let r = fr.run(req);
-        nodes = r.nodes;
+        nodes += r.nodes;
         a += r.a.0;
         err_a += r.a.1;
         ef += r.ef.0;
@@ -1297,12 +1625,15 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
     err_a += drop.a;
     err_ef += drop.lipschitz;
     err_pf += drop.heaviside;
+    // A kept member's x factor confines the indicator's change to its own band.
+    let band = |k: usize| drop.band(out.c[members_idx[k]], out.p[members_idx[k]]);
+    let own_band = own_pos.map_or(drop.heaviside, band);
     for k in 0..nm {
         err_xf_m[k] += drop.lipschitz;
-        err_xh_m[k] += drop.heaviside;
-        err_xxh_m[k] += drop.heaviside;
+        err_xh_m[k] += band(k);
+        err_xxh_m[k] += band(k).min(own_band);
     }
-    err_xxh_own += drop.heaviside;
+    err_xxh_own += own_band;
 
     // ---- assemble over all n features (non-members are independent of f) ----
     let pi = out.p[i];
@@ -1362,7 +1693,7 @@ pub fn moments(out: &Output, req: &Request) -> Result<Moments> {
             } else {
                 // x_j independent of f and of x_i.
                 g.xxh[j] = pj / 2.0 * xh_i;
-                g.err_xxh[j] = pj / 2.0 * err_xh_i + drop.heaviside;
+                g.err_xxh[j] = pj / 2.0 * err_xh_i + own_band;
             }
         }
         g
@@ -1390,6 +1721,22 @@ struct Dropped {
     lipschitz: f64,
     /// For the indicator moments `P(f>0)`, `E[x_j 1(f>0)]`, `E[x_i x_j 1(f>0)]`.
     heaviside: f64,
+    /// The dropped members' reach D (`|Δ| ≤ D`), when f' can come within D of 0 (else 0:
+    /// no indicator changes).
+    reach: f64,
+}
+
+impl Dropped {
+    /// Bound on `E[x_k |1(f>0) − 1(f'>0)|]` for a kept member k: the indicators differ only
+    /// where `|f'| ≤ D`, and with k active `f'` is uniform in its term `c_k U`, so that band
+    /// holds with probability at most `2D/|c_k|` (at a bias on the kink with tiny members
+    /// beside it, `heaviside` is O(1) while this is ~1e-12).
+    fn band(&self, c: f64, p: f64) -> f64 {
+        if self.reach == 0.0 {
+            return 0.0;
+        }
+        (p * (2.0 * self.reach / c.abs()).min(1.0)).min(self.heaviside)
+    }
 }
 
 /// Removes from `members` the smallest coefficients whose joint effect `Δ = Σ c_j x_j` is
@@ -1437,7 +1784,7 @@ fn drop_tiny(out: &Output, members: &mut Vec<usize>, req: &Request) -> Dropped {
     // feature's output: b far above every |c|).
     let lo = out.b + members.iter().map(|&j| out.c[j].min(0.0)).sum::<f64>();
     let hi = out.b + members.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
-    let mut heaviside = 0.0;
+    let (mut heaviside, mut band_reach) = (0.0, 0.0);
     if lo <= d && hi >= -d {
         // The smallest members, while their |c| sum to less than |b| − D, cannot bring f'
         // within D of 0 unless a larger one is active: no density term of their own.
@@ -1451,6 +1798,7 @@ fn drop_tiny(out: &Output, members: &mut Vec<usize>, req: &Request) -> Dropped {
         }
         let loud = &kept[quiet..];
         heaviside = if out.b.abs() <= d { q0 } else { 0.0 };
+        band_reach = d;
         for &l in loud {
             heaviside += out.p[l] * (2.0 * d / out.c[l].abs()).min(1.0);
         }
@@ -1459,6 +1807,7 @@ fn drop_tiny(out: &Output, members: &mut Vec<usize>, req: &Request) -> Dropped {
         a: 2.0 * d1 * f_max + d1 * d1 + s2,
         lipschitz: d1,
         heaviside: heaviside.min(1.0),
+        reach: band_reach,
     }
 }
 
@@ -1835,16 +2184,17 @@ impl<'a> Fourier<'a> {
         let tails = self.tails(req);
         let nl = tails.ts.len();
         let loss_tail = |l: usize| req.coef_a * tails.a[l] + req.coef_xb * tails.xb_or_ef(l, self);
+        let ind = req.steer_indicators;
         let grad_tail = |l: usize| {
-            let mut worst = tails.ef[l]
-                .max(tails.pf[l])
-                .max(tails.xh[l])
-                .max(tails.xxh[l]);
+            let mut worst = tails.ef[l];
+            if ind {
+                worst = worst.max(tails.pf[l]).max(tails.xh[l]).max(tails.xxh[l]);
+            }
             for k in 0..tails.g_xf.len() {
-                worst = worst
-                    .max(tails.g_xf[k][l])
-                    .max(tails.g_xh[k][l])
-                    .max(tails.g_xxh[k][l]);
+                worst = worst.max(tails.g_xf[k][l]);
+                if ind {
+                    worst = worst.max(tails.g_xh[k][l]).max(tails.g_xxh[k][l]);
+                }
             }
             worst
         };
@@ -2163,11 +2513,17 @@ impl Truncation {
         let ok_loss = req.coef_a * e.a + req.coef_xb * xb <= 0.5 * req.target;
         let ok_grad = !req.gradient
             || !req.grad_target.is_finite()
-            || e.g
-                .iter()
-                .flatten()
-                .chain([e.ef, e.pf, e.xh, e.xxh].iter())
-                .all(|v| *v <= 0.5 * req.grad_target);
+            || if req.steer_indicators {
+                e.g.iter()
+                    .flatten()
+                    .chain([e.ef, e.pf, e.xh, e.xxh].iter())
+                    .all(|v| *v <= 0.5 * req.grad_target)
+            } else {
+                e.g.iter()
+                    .map(|g| &g[0])
+                    .chain([e.ef].iter())
+                    .all(|v| *v <= 0.5 * req.grad_target)
+            };
         ok_loss && ok_grad
     }
 }

@@ -465,6 +465,7 @@ fn output_term(
         // faster); letting them choose the nodes costs ~1000× at (20, 5). Their error is
         // still bounded and reported.
         grad_target: f64::INFINITY,
+        steer_indicators: true,
         max_nodes: MAX_NODES,
     };
     let mom = onedim::moments(out, &req)?;
