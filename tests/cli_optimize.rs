@@ -108,6 +108,36 @@ fn train_writes_one_file_per_instance_and_reports_exact_losses() {
     assert_eq!(v["instances"], w["instances"]);
 }
 
+/// Beyond the closed form (n = 20) the trainer reports the exact loss by the one-dimensional
+/// route, the value `loss` gives for the written model.
+#[test]
+fn train_reports_exact_losses_beyond_the_closed_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trained.json");
+    let v = json(&[
+        "train",
+        "--n",
+        "20",
+        "--m",
+        "5",
+        "--importance",
+        "decay:0.7",
+        "--density",
+        "0.1",
+        "--steps",
+        "300",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let reported = v["instances"][0]["exact_loss"].as_f64().unwrap();
+    let file = ModelFile::read(&out).unwrap();
+    let tol = tms_exact::route::onedim::default_tolerance();
+    let want = tms_exact::route::onedim::loss(&file.model, &file.objective, tol).unwrap();
+    assert!(want.error <= tol * want.loss);
+    assert_eq!(reported, want.loss);
+}
+
 #[test]
 fn verify_reads_model_files_and_weight_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -171,7 +171,7 @@ pub(crate) fn run(args: &TrainArgs, out: &mut dyn Write) -> Result<()> {
                 format!("{:.9}", t.sampled_loss),
                 t.exact_loss.map_or(
                     if obj.activation().has_closed_form() {
-                        "(too large for the closed form)".into()
+                        "(too large for the exact routes)".into()
                     } else {
                         "(no closed form)".into()
                     },

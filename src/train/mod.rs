@@ -42,8 +42,8 @@ pub struct TrainedInstance {
     /// The batch loss of the last step (computed before that step's update, as the notebook
     /// logs it).
     pub sampled_loss: f64,
-    /// The exact expected loss of `model`, when the objective has a closed form of feasible
-    /// size.
+    /// The exact expected loss of `model`: the closed form when it is feasible, else the
+    /// one-dimensional route (independent data, within its default relative tolerance).
     pub exact_loss: Option<f64>,
 }
 
@@ -106,7 +106,15 @@ pub fn train(
             let model = Model::from_flat(cfg.shape(), &params)?;
             let exact_loss = match &closed {
                 Some(c) => Some(c.clone().evaluate(&model)?.loss),
-                None => None,
+                // Beyond the closed form (n = 20 and up): the one-dimensional route, when the
+                // data are independent and it reaches its default tolerance.
+                None => crate::route::onedim::loss(
+                    &model,
+                    obj,
+                    crate::route::onedim::default_tolerance(),
+                )
+                .ok()
+                .map(|v| v.loss),
             };
             Ok(TrainedInstance {
                 model,
