@@ -123,6 +123,8 @@ const PAIRS_ALWAYS: usize = 64;
 const SMALL_REL: f64 = 1e-4;
 /// … and every member when all have |c| at most this fraction of |b|.
 const SMALL_BIAS_REL: f64 = 0.1;
+/// `k!` for the degrees the closed parts reach (k ≤ 4).
+const FACT: [f64; 5] = [1.0, 1.0, 2.0, 6.0, 24.0];
 /// Relative rounding of a closed part per unit of its modulus sum (a few roundings per term;
 /// pairs: a 3-point rule on up to three pieces of a segment formula, ~20 roundings deep; small
 /// members: a Taylor sum of ≤ 4 terms).
@@ -824,10 +826,12 @@ fn closed_parts(out: &Output, members_idx: &[usize], own_pos: Option<usize>) -> 
 /// exactly in the Fourier part and by an exact Taylor expansion in the closed parts
 /// ([`closed_parts_small`]), which needs every kink of those parts (`b`, `b + c_l` for graded
 /// l) farther from 0 than the small members can move f: the largest set of the smallest
-/// members that allows it, then every further candidate that still allows it.
+/// members that allows it, then every further candidate that still allows it. With
+/// `nested_ok` the bias's own kink may stay within reach (the second value is then true: its
+/// parts are nested evaluations, see [`closed_parts_small`]).
 fn choose_graded(out: &Output, members: &[usize], nested_ok: bool) -> (Vec<bool>, bool) {
-    let chosen = choose_graded_within(out, members, nested_ok, SMALL_REL);
     let cmax = members.iter().map(|&j| out.c[j].abs()).fold(0.0, f64::max);
+    let chosen = choose_graded_within(out, members, nested_ok, SMALL_REL * cmax);
     let graded_below =
         |rel: f64| (0..members.len()).any(|k| chosen.0[k] && out.c[members[k]].abs() <= rel * cmax);
     let large = (0..members.len())
@@ -841,7 +845,7 @@ fn choose_graded(out: &Output, members: &[usize], nested_ok: bool) -> (Vec<bool>
         // some graded member is tiny (≤ GRADED_TINY_REL). With many larger members their
         // factors make the sum decay anyway, and the wider reach only costs pairs and nested
         // sums ((20, 5) with random unit columns: 21 -> 33 ms; (400, 30): 2.3 -> 2.7 s).
-        let wider = choose_graded_within(out, members, nested_ok, NESTED_SMALL_REL);
+        let wider = choose_graded_within(out, members, nested_ok, NESTED_SMALL_REL * cmax);
         if wider.1 || graded_below(GRADED_TINY_REL) {
             return wider;
         }
@@ -849,11 +853,12 @@ fn choose_graded(out: &Output, members: &[usize], nested_ok: bool) -> (Vec<bool>
     chosen
 }
 
+/// [`choose_graded`] with members up to `small` (absolute) as the candidates.
 fn choose_graded_within(
     out: &Output,
     members: &[usize],
     nested_ok: bool,
-    small_rel: f64,
+    small: f64,
 ) -> (Vec<bool>, bool) {
     // Small relative to the largest coefficient, or to the bias (a dead feature's own output,
     // b ≈ p/2 and every coefficient tiny, is then a polynomial in all of them).
@@ -861,7 +866,7 @@ fn choose_graded_within(
     let limit = if cmax <= SMALL_BIAS_REL * out.b.abs() {
         cmax
     } else {
-        small_rel * cmax
+        small
     };
     let mut order: Vec<usize> = (0..members.len())
         .filter(|&k| out.c[members[k]].abs() <= limit)
@@ -873,13 +878,7 @@ fn choose_graded_within(
         y - lo > margin || y + hi < -margin
     };
     let feasible = |graded: &[bool]| {
-        let (mut lo, mut hi) = (0.0, 0.0);
-        for (k, &j) in members.iter().enumerate() {
-            if !graded[k] {
-                hi += out.c[j].max(0.0);
-                lo += (-out.c[j]).max(0.0);
-            }
-        }
+        let (lo, hi) = ungraded_reach(out, members, graded);
         // The bias itself may lie within reach while some member stays graded: the parts
         // with that kink are then nested evaluations on the small scale.
         (clear(out.b, lo, hi) || (nested_ok && graded.iter().any(|&g| g)))
@@ -908,6 +907,13 @@ fn choose_graded_within(
             }
         }
     }
+    let (lo, hi) = ungraded_reach(out, members, &graded);
+    let within = graded.iter().any(|&g| !g) && !clear(out.b, lo, hi);
+    (graded, within)
+}
+
+/// How far the ungraded members can move f: `(lo, hi)` with `Σ c x ∈ [−lo, hi]`.
+fn ungraded_reach(out: &Output, members: &[usize], graded: &[bool]) -> (f64, f64) {
     let (mut lo, mut hi) = (0.0, 0.0);
     for (k, &j) in members.iter().enumerate() {
         if !graded[k] {
@@ -915,8 +921,7 @@ fn choose_graded_within(
             lo += (-out.c[j]).max(0.0);
         }
     }
-    let within = graded.iter().any(|&g| !g) && !clear(out.b, lo, hi);
-    (graded, within)
+    (lo, hi)
 }
 
 /// Raw moments `E[εʳ]`, r = 0…4, of a sum of independent terms with the given cumulants.
@@ -985,17 +990,16 @@ fn one_member_derivatives(seg: &Segment, b: f64, c: f64, k: usize, a: usize) -> 
         (0, 2) => seg.uu0,
         _ => unreachable!("moment (k = {kk}, a = {a}) is not needed"),
     };
-    let fact = [1.0, 1.0, 2.0, 6.0];
     let mut d = [0.0; 4];
     for (r, dr) in d.iter_mut().enumerate().take(k + 1) {
-        *dr = fact[k] / fact[k - r] * m(k - r);
+        *dr = FACT[k] / FACT[k - r] * m(k - r);
     }
     let ustar = -b / c;
     if ustar > 0.0 && ustar < 1.0 {
         for s in 0..=a {
             let r = k + 1 + s;
             if r < 4 {
-                d[r] = fact[k] * fact[a] / fact[a - s]
+                d[r] = FACT[k] * FACT[a] / FACT[a - s]
                     * ustar.powi((a - s) as i32)
                     * (-1.0 / c).powi(s as i32)
                     / c.abs();
@@ -1129,12 +1133,12 @@ fn closed_parts_small(
     };
     // With the bias within the small members' reach: `E[X (σ(b + ε))₊ᵈ]` for σ = ±1 through
     // nested evaluations (see [`Truncated`]); nested errors enter as moduli / CLOSED_REL.
-    let reach_sum: f64 = small.iter().map(|&k| c(k).abs()).sum();
+    let (reach_lo, reach_hi) = ungraded_reach(out, members, graded);
     let truncated: Option<Powers> = match &nested {
         Some(ns) => {
             // The loss's moments weigh a truncated power's error by `d c_v β |c_l|^{−(a+1)}`:
             // `c_v / |c_l|` for E[f₊²], and `c_v / (2 c_l²)` more for E[x_i f₊] with l own.
-            let c_v = 2.0 * (b.abs() + reach_sum);
+            let c_v = 2.0 * (b.abs() + reach_lo + reach_hi);
             let amp: f64 = 1.0
                 + big
                     .iter()
@@ -1151,8 +1155,6 @@ fn closed_parts_small(
             // The steered combination weighs E[f₊²] and E[x_i f₊] by coef_a and coef_xb.
             let weight = ns.req.coef_a.max(ns.req.coef_xb).max(f64::MIN_POSITIVE);
             let target = NESTED_SHARE * ns.req.target / (weight * amp);
-            // Gradient moments as the caller asks (the route lets the loss's moments choose
-            // the nodes: the indicator moments would cost ~1000×); their errors are reported.
             // The gradient's moments of the loss's order (E[f₊], E[x_j f₊]) to the same target
             // when a gradient is asked for (the closed parts use them whatever is asked).
             let grad_target = if ns.req.gradient {
@@ -1236,8 +1238,7 @@ fn closed_parts_small(
                     // With the far kink b + c clear: c > 0: `S = P(y) − (−1)ᵏ β |c|^{−(a+1)}
                     // (−(b + y))₊^{a+k+1}`, P the polynomial `∫ uᵃ (b + y + cu)ᵏ du`; c < 0:
                     // `S = β |c|^{−(a+1)} (b + y)₊^{a+k+1}`; β = B(a+1, k+1) = a! k!/(a+k+1)!.
-                    let fact = [1.0, 1.0, 2.0, 6.0, 24.0];
-                    let beta = fact[a] * fact[k] / fact[a + k + 1];
+                    let beta = FACT[a] * FACT[k] / FACT[a + k + 1];
                     let scale = beta / cl_.abs().powi(a as i32 + 1);
                     let d = a + k + 1;
                     let m_x = mom_of(x);
@@ -1277,8 +1278,6 @@ fn closed_parts_small(
         }
     }
     // ---- exactly two graded members active, when every kink clears ε's range ----
-    let reach_hi: f64 = small.iter().map(|&k| c(k).max(0.0)).sum();
-    let reach_lo: f64 = small.iter().map(|&k| (-c(k)).max(0.0)).sum();
     let reach = reach_hi.max(reach_lo);
     let kink_gap = |l: usize, l2: usize| {
         [b, b + c(l), b + c(l2), b + c(l) + c(l2)]
@@ -1352,18 +1351,17 @@ fn closed_parts_small(
 /// `P⁽ʳ⁾(0) = k!/(k−r)! ∫₀¹ uᵃ (b + cu)^{k−r} du` and
 /// `∫₀¹ uᵃ (b + cu)ᵐ du = Σ_t C(m, t) b^{m−t} cᵗ / (a + t + 1)`.
 fn full_polynomial_derivatives(b: f64, c: f64, k: usize, a: usize) -> [f64; 4] {
-    let fact = [1.0, 1.0, 2.0, 6.0];
     let integral = |m: usize| -> f64 {
         (0..=m)
             .map(|t| {
-                fact[m] / (fact[t] * fact[m - t]) * b.powi((m - t) as i32) * c.powi(t as i32)
+                FACT[m] / (FACT[t] * FACT[m - t]) * b.powi((m - t) as i32) * c.powi(t as i32)
                     / (a + t + 1) as f64
             })
             .sum()
     };
     let mut d = [0.0; 4];
     for (r, dr) in d.iter_mut().enumerate().take(k + 1) {
-        *dr = fact[k] / fact[k - r] * integral(k - r);
+        *dr = FACT[k] / FACT[k - r] * integral(k - r);
     }
     d
 }
@@ -1426,9 +1424,8 @@ impl Truncated {
             steer_indicators,
             max_nodes: ns.req.max_nodes,
         };
-        let mm = moments_at(&inner, &req, ns.depth + 1)?;
         Ok(Truncated {
-            m: mm,
+            m: moments_at(&inner, &req, ns.depth + 1)?,
             own: out.own,
             members: members.to_vec(),
         })
@@ -1496,10 +1493,9 @@ impl Powers {
 
 /// Derivatives at y = 0 of `(base + y)ᵈ`, d ≤ 3.
 fn power_derivatives(base: f64, d: usize) -> [f64; 4] {
-    let fact = [1.0, 1.0, 2.0, 6.0];
     let mut der = [0.0; 4];
     for (r, dr) in der.iter_mut().enumerate().take(d + 1) {
-        *dr = fact[d] / fact[d - r] * base.powi((d - r) as i32);
+        *dr = FACT[d] / FACT[d - r] * base.powi((d - r) as i32);
     }
     der
 }
@@ -1583,16 +1579,13 @@ fn moments_at(out: &Output, req: &Request, depth: usize) -> Result<Moments> {
     let start = cl.start;
     let (mut a, mut ef, mut pf, mut xxh_own) = (cl.a, cl.ef, cl.pf, cl.xxh_own);
     let (mut xf_m, mut xh_m, mut xxh_m) = (cl.xf_m, cl.xh_m, cl.xxh_m);
-    // Closed forms: a few roundings per term (pairs: a 3-point rule on up to three pieces of
-    // a segment formula, ~20 roundings deep; small members: a Taylor sum of ≤ 4 terms).
-    let closed_rel = CLOSED_REL;
-    let mut err_a = closed_rel * cl.abs[0];
-    let mut err_ef = closed_rel * cl.abs[1];
-    let mut err_pf = closed_rel * cl.abs[2];
-    let mut err_xxh_own = closed_rel * cl.abs[3];
-    let mut err_xf_m: Vec<f64> = cl.abs_xf_m.iter().map(|v| closed_rel * v).collect();
-    let mut err_xh_m: Vec<f64> = cl.abs_xh_m.iter().map(|v| closed_rel * v).collect();
-    let mut err_xxh_m: Vec<f64> = cl.abs_xxh_m.iter().map(|v| closed_rel * v).collect();
+    let mut err_a = CLOSED_REL * cl.abs[0];
+    let mut err_ef = CLOSED_REL * cl.abs[1];
+    let mut err_pf = CLOSED_REL * cl.abs[2];
+    let mut err_xxh_own = CLOSED_REL * cl.abs[3];
+    let mut err_xf_m: Vec<f64> = cl.abs_xf_m.iter().map(|v| CLOSED_REL * v).collect();
+    let mut err_xh_m: Vec<f64> = cl.abs_xh_m.iter().map(|v| CLOSED_REL * v).collect();
+    let mut err_xxh_m: Vec<f64> = cl.abs_xxh_m.iter().map(|v| CLOSED_REL * v).collect();
     let mut nodes = cl.nodes;
 
     let f_max = b + members_idx.iter().map(|&j| out.c[j].max(0.0)).sum::<f64>();
