@@ -377,8 +377,13 @@ pub fn expand(step: &Step, fig: &Path, work: &Path, quick: bool) -> Vec<String> 
 pub enum Outcome {
     /// Skipped: recipe and binary unchanged.
     UpToDate,
-    /// Ran every step; the report was written.
-    Ran { steps: usize, figures: usize },
+    /// Went through every step (running it, or reusing the output of `reused` unchanged steps
+    /// at the front); the report was written.
+    Ran {
+        steps: usize,
+        reused: usize,
+        figures: usize,
+    },
 }
 
 /// Runs a study's steps in order and writes its report (and, unless quick, its stamp).
@@ -420,6 +425,11 @@ pub fn run(
     }
     let mut sections = Vec::new();
     let mut figures = 0;
+    // Steps are reused while they and every step before them are unchanged (same expanded
+    // command, same binary) and their output is on record: editing a recipe's text or a late
+    // step re-renders the report without re-running an hour of earlier steps.
+    let mut reuse = !quick && !force;
+    let mut reused = 0;
     for (k, step) in study.recipe.steps.iter().enumerate() {
         let args = expand(step, &fig, &work, quick);
         // The command as a reader types it from the repository root.
@@ -436,16 +446,31 @@ pub fn run(
             study.name,
             shell_words(&shown)
         );
-        let started = Instant::now();
-        let mut out = Vec::new();
-        runner
-            .run(&args, &mut out)
-            .map_err(|e| step_error(study, step, e))?;
-        let _ = writeln!(
-            log,
-            "      done in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        let record = StepRecord::new(&work, step, &args, binary);
+        let out = match record.load().filter(|_| reuse) {
+            Some(out) => {
+                let _ = writeln!(log, "      unchanged: output reused");
+                reused += 1;
+                out
+            }
+            None => {
+                reuse = false;
+                let started = Instant::now();
+                let mut out = Vec::new();
+                runner
+                    .run(&args, &mut out)
+                    .map_err(|e| step_error(study, step, e))?;
+                let _ = writeln!(
+                    log,
+                    "      done in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                if !quick {
+                    record.save(&out)?;
+                }
+                out
+            }
+        };
         let pngs = written_pngs(&args, &shown);
         // Paths in the printed output as the reader sees them from the repository root.
         let printed = String::from_utf8_lossy(&out)
@@ -464,8 +489,49 @@ pub fn run(
     }
     Ok(Outcome::Ran {
         steps: total,
+        reused,
         figures,
     })
+}
+
+/// A step's printed output kept under the study's work directory, keyed by its expanded
+/// command and the binary that ran it.
+struct StepRecord {
+    path: PathBuf,
+    key: String,
+}
+
+impl StepRecord {
+    fn new(work: &Path, step: &Step, args: &[String], binary: u64) -> Self {
+        let command = args.join("\0");
+        StepRecord {
+            path: work.join(".steps").join(format!("{}.out", step.name)),
+            key: format!(
+                "binary {binary:016x} command {:016x}\n",
+                fnv1a(command.as_bytes())
+            ),
+        }
+    }
+
+    /// The recorded output, if it was recorded for this command and binary.
+    fn load(&self) -> Option<Vec<u8>> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        bytes
+            .strip_prefix(self.key.as_bytes())
+            .map(|out| out.to_vec())
+    }
+
+    fn save(&self, out: &[u8]) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut bytes = self.key.as_bytes().to_vec();
+        bytes.extend_from_slice(out);
+        crate::io::write_atomic(&self.path, &bytes)
+    }
 }
 
 /// An error of one step, naming the recipe and the step.

@@ -105,6 +105,13 @@ pub const POLISH_RISE_REL: f64 = 1e-15;
 /// counted as unconverged rather than listed as a new point).
 pub const CENSUS_GRAD: f64 = 1e-12;
 
+/// The census's polish target for routes without a direct Hessian (the one-dimensional route):
+/// Newton–CG on products from differences of gradients that carry the route's error stalls
+/// above [`CENSUS_GRAD`] (at n = 20, density 0.1: ‖∇L‖ ~1e-10 of the scale), so a point is
+/// listed once ‖∇L‖ is below this plus the gradient's error bound, the test
+/// [`CRITICAL_GRAD`] applies when classifying.
+pub const CENSUS_GRAD_HESSIAN_FREE: f64 = CRITICAL_GRAD;
+
 // ---- geometry shapes and figures (branch `plot`) ----
 
 /// Shape recognition: two feature directions count as orthogonal when |cos| is at most this,

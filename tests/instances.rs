@@ -413,4 +413,19 @@ fn verify_judges_each_instance_against_its_own_density() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("'feature_probability'"), "{err}");
     assert!(err.contains("--reduction mean"), "{err}");
+    // Instances with different densities have no one best point to write.
+    let best = dir.path().join("best.json");
+    let o = tms(&[
+        "verify",
+        p.to_str().unwrap(),
+        "--restarts",
+        "3",
+        "--out",
+        best.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("different objectives"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!best.exists());
 }

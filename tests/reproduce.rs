@@ -118,9 +118,24 @@ fn runs_are_incremental_and_forced_or_changed_recipes_run_again() {
         root.to_str().unwrap(),
     ]));
     assert!(list.contains("up to date"), "{list}");
-    assert!(run(&["--force"]).contains("3 steps"));
+    let forced = run(&["--force"]);
+    assert!(
+        forced.contains("3 steps") && !forced.contains("reused"),
+        "{forced}"
+    );
+    // Only the text changed: every step's output is reused and the report shows the new text.
+    let recipe = root.join("analysis/tiny/recipe.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(&recipe, text.replace("Two steps.", "Two steps; findings.")).unwrap();
+    let again = run(&[]);
+    assert!(again.contains("3 steps (3 unchanged"), "{again}");
+    let report = std::fs::read_to_string(root.join("analysis/tiny/README.md")).unwrap();
+    assert!(report.contains("Two steps; findings."), "{report}");
+    assert!(report.contains("(1 + r)") || report.contains("s^2"));
+    // A changed step runs again with every step after it; the one before is reused.
     small_root(root, "7");
-    assert!(run(&[]).contains("3 steps"));
+    let changed = run(&[]);
+    assert!(changed.contains("3 steps (1 unchanged"), "{changed}");
     let csv = std::fs::read_to_string(root.join("figures/tiny/s-1.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 7 * 7);
 }

@@ -140,7 +140,7 @@ fn census_text(census: &Census, args: &MinimizeArgs) -> String {
             "({} start{} ended with ‖∇L‖ above {:.0e} × the loss's scale {:.3e} and {} not listed)\n",
             census.unconverged,
             if census.unconverged == 1 { "" } else { "s" },
-            tms_exact::tolerance::CENSUS_GRAD,
+            census.grad_tol,
             best_scale(points),
             if census.unconverged == 1 { "is" } else { "are" },
         ));

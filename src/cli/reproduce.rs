@@ -128,10 +128,19 @@ pub(crate) fn run(args: &ReproduceArgs, out: &mut dyn Write) -> Result<()> {
                 "{}: up to date (recipe and binary unchanged; --force runs it)\n",
                 s.name
             ),
-            Outcome::Ran { steps, figures } => format!(
-                "{}: {steps} step{}, {figures} figure{} → {}, report {}\n",
+            Outcome::Ran {
+                steps,
+                reused,
+                figures,
+            } => format!(
+                "{}: {steps} step{}{}, {figures} figure{} → {}, report {}\n",
                 s.name,
                 if steps == 1 { "" } else { "s" },
+                if reused > 0 {
+                    format!(" ({reused} unchanged, output reused)")
+                } else {
+                    String::new()
+                },
                 if figures == 1 { "" } else { "s" },
                 layout.figures(&s.name).display(),
                 layout.report(&s.name).display()

@@ -11,7 +11,8 @@ use super::output::{
 };
 use super::weights::WeightsArgs;
 use super::{DataArgs, SearchArgs};
-use tms_exact::error::Result;
+use tms_exact::error::{Error, Result};
+use tms_exact::io::model_file::ModelFile;
 use tms_exact::objective::Objective;
 use tms_exact::optimize::{census_seconds, minimize_seconds, CensusOptions};
 use tms_exact::route::HvpRoute;
@@ -54,6 +55,11 @@ pub struct VerifyArgs {
     pub weights: WeightsArgs,
     #[command(flatten)]
     pub search: SearchArgs,
+    /// Write the best critical point known (the search's best, or a lower one any model here
+    /// reaches) as a model file, which `loss` and `geometry` read; every instance must share
+    /// one objective
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -66,6 +72,16 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
     let (models, notes, source_note) = (loaded.models, loaded.notes, loaded.source_note);
     let shape = models[0].0.shape();
     let vopts = args.search.settings().search_options(shape)?;
+    if let Some(path) = &args.out {
+        ModelFile::check_output(path)?;
+        if models.iter().any(|(_, obj)| *obj != models[0].1) {
+            return Err(Error::invalid(format!(
+                "--out {}: the instances have different objectives (densities or importances), \
+                 so there is no one best critical point to write; verify them separately",
+                path.display()
+            )));
+        }
+    }
     // One census per distinct objective (instances trained alike share it).
     let mut seconds = 0.0;
     let mut seen: Vec<&Objective> = Vec::new();
@@ -96,6 +112,19 @@ pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
         eprintln!("note: {note}");
     }
     let reports = verify_instances(&models, &vopts, &Bar::new("minimising"))?;
+    if let Some(path) = &args.out {
+        // Every report's best is the lowest point known for the shared objective.
+        let best = reports
+            .iter()
+            .map(|r| &r.best)
+            .min_by(|a, b| a.loss.total_cmp(&b.loss))
+            .expect("at least one model");
+        ModelFile {
+            model: best.model.clone(),
+            objective: models[0].1.clone(),
+        }
+        .write(path)?;
+    }
     let text = if args.json {
         let instances: Vec<_> = reports.iter().map(report_json).collect();
         let v = json!({ "instances": instances, "notes": notes });
@@ -177,6 +206,12 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
         args.search.seed
     ));
     s.push_str(&align(&rows));
+    if let Some(path) = &args.out {
+        s.push_str(&format!(
+            "best critical point known written to {}\n",
+            path.display()
+        ));
+    }
     if reports.len() == 1 {
         let r = &reports[0];
         s.push_str("\nthe critical point exact minimisation reaches from these weights:\n");

@@ -160,9 +160,12 @@ pub struct Census {
     pub points: Vec<CriticalPoint>,
     /// Number of starts.
     pub starts: usize,
-    /// Starts whose minimisation ended with ‖∇L‖ above [`tolerance::CENSUS_GRAD`] × the loss's
-    /// scale; they are not listed.
+    /// Starts whose minimisation ended with ‖∇L‖ above `grad_tol` × the loss's scale (plus the
+    /// gradient's error bound); they are not listed.
     pub unconverged: usize,
+    /// That gradient tolerance: [`tolerance::CENSUS_GRAD`], or
+    /// [`tolerance::CENSUS_GRAD_HESSIAN_FREE`] for routes without a direct Hessian.
+    pub grad_tol: f64,
 }
 
 impl Census {
@@ -282,10 +285,21 @@ pub fn census_with<R: RouteHvp + Clone + Sync>(
     let classes = interchangeable_features(obj);
     let mut points: Vec<CriticalPoint> = Vec::new();
     let mut unconverged = 0;
+    let grad_tol = if route.has_direct_hessian() {
+        tolerance::CENSUS_GRAD
+    } else {
+        tolerance::CENSUS_GRAD_HESSIAN_FREE
+    };
+    // The start that came nearest: (‖∇L‖, its error bound), relative to the scale.
+    let mut nearest: Option<(f64, f64)> = None;
     for r in results {
         let lm = r?;
-        if lm.grad_norm > tolerance::CENSUS_GRAD * lm.scale + lm.grad_error {
+        if lm.grad_norm > grad_tol * lm.scale + lm.grad_error {
             unconverged += 1;
+            let here = (lm.grad_norm / lm.scale, lm.grad_error / lm.scale);
+            if nearest.is_none_or(|(g, _)| here.0 < g) {
+                nearest = Some(here);
+            }
             continue;
         }
         match points
@@ -307,10 +321,12 @@ pub fn census_with<R: RouteHvp + Clone + Sync>(
         }
     }
     if points.is_empty() {
+        let (g, e) = nearest.unwrap_or((f64::NAN, f64::NAN));
         return Err(Error::Numerical(format!(
-            "none of the {} starts reached a critical point (‖∇L‖ ≤ {:.0e} × the loss's scale)",
+            "none of the {} starts reached a critical point (‖∇L‖ ≤ {grad_tol:.0e} × the loss's \
+             scale plus the gradient's error bound); the nearest ended at ‖∇L‖ = {g:.1e} × the \
+             scale, error bound {e:.1e} (more --restarts, or a different --seed)",
             search.restarts,
-            tolerance::CENSUS_GRAD
         )));
     }
     points.sort_by(|a, b| a.minimum.loss.total_cmp(&b.minimum.loss));
@@ -318,6 +334,7 @@ pub fn census_with<R: RouteHvp + Clone + Sync>(
         points,
         starts: search.restarts,
         unconverged,
+        grad_tol,
     })
 }
 
