@@ -156,8 +156,10 @@ fn verify_reads_model_files_and_weight_files() {
     assert!(i["local"]["distance"].as_f64().unwrap() < 1e-9);
 
     // A notebook-layout .npz stack of two instances (n = 3, m = 2).
+    // --out writes the best critical point known as a model file that `loss` reads back.
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/notebook_fh_f32.npz");
+    let best = dir.path().join("best.json");
     let v = json(&[
         "verify",
         fixture.to_str().unwrap(),
@@ -166,8 +168,17 @@ fn verify_reads_model_files_and_weight_files() {
         "--restarts",
         "4",
         "--json",
+        "--out",
+        best.to_str().unwrap(),
     ]);
     let inst = v["instances"].as_array().unwrap();
+    let lowest = inst
+        .iter()
+        .map(|i| i["best"]["loss"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let back = json(&["loss", best.to_str().unwrap(), "--json"]);
+    let l = back["loss"].as_f64().unwrap();
+    assert!((l - lowest).abs() <= 1e-12 * lowest, "{l} vs {lowest}");
     assert_eq!(inst.len(), 2);
     for i in inst {
         // Weights of size ~100 are nowhere near a minimum.
@@ -195,28 +206,6 @@ fn verify_reads_model_files_and_weight_files() {
     for (a, b) in inst.iter().zip(w["instances"].as_array().unwrap()) {
         assert_eq!(a["loss"], b["loss"]);
     }
-    // --out writes the best critical point known as a model file that `loss` reads back.
-    let best = dir.path().join("best.json");
-    let v = json(&[
-        "verify",
-        fixture.to_str().unwrap(),
-        "--density",
-        "0.2",
-        "--restarts",
-        "4",
-        "--json",
-        "--out",
-        best.to_str().unwrap(),
-    ]);
-    let lowest = v["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["best"]["loss"].as_f64().unwrap())
-        .fold(f64::INFINITY, f64::min);
-    let back = json(&["loss", best.to_str().unwrap(), "--json"]);
-    let l = back["loss"].as_f64().unwrap();
-    assert!((l - lowest).abs() <= 1e-12 * lowest, "{l} vs {lowest}");
     // A weights file without a bias uses b = 0 and says so.
     let nb = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/weights/no_bias_2d_fh.npz");
     let o = tms(&["verify", nb.to_str().unwrap(), "--restarts", "2"]);
