@@ -9,4 +9,5 @@
 pub mod batch;
 pub mod chain_rule;
 pub mod cutcube;
+pub mod lanes;
 pub mod onedim;

@@ -71,8 +71,9 @@
 //! smaller of the majorant's and an estimate from the partial sums' movement (see
 //! [`Truncation`]; the majorant ignores the oscillation and is ~1000× pessimistic), meets the
 //! target, so the truncation part of the reported error is an estimate. Rounding is
-//! estimated from `Σ |terms|` with a relative error per term of `ε (n + 12 + 3 n j)` after j
-//! phase-recurrence steps; the phases are exact multiples `k·fl(h c_j)` (see [`exact_phase`]),
+//! estimated from `Σ |terms|` with a relative error per term of `ε (n + 10 + (3j + 2)(n + 1))`
+//! after j phase-recurrence steps (the nodes go [`LANES`] at a time, one step per block); the
+//! phases are exact multiples `k·fl(h c_j)` (see [`exact_phase`]),
 //! so the rule is exact for coefficients perturbed by ε relative, whose effect
 //! [`perturbation`] bounds. The reported error is the sum of these bounds plus the closed
 //! parts' rounding.
@@ -81,6 +82,8 @@
 //! O(n²) pairs.
 
 use num_complex::Complex64 as C;
+
+use super::lanes::{Lanes, Real, Reals, LANES};
 
 use crate::error::{Error, Result};
 use crate::tolerance::ONEDIM_TRUNCATION_SAFETY as TRUNCATION_SAFETY;
@@ -113,9 +116,10 @@ const GRID_MAX_STEPS: usize = 420;
 /// cancel there); 30 terms reach 2³⁰/30! ≈ 4e-24.
 const TAYLOR_RADIUS_SQ: f64 = 4.0;
 const TAYLOR_TERMS: usize = 30;
-/// The phases `e^{i t c}` advance by one multiplication per node and are recomputed exactly
-/// every this many nodes (each step adds about 3ε relative error).
-const RESYNC: usize = 8;
+/// The phases `e^{i t c}` are recomputed exactly every this many nodes (a multiple of
+/// [`LANES`]); in between a block of nodes advances by one multiplication (about 3ε each).
+/// (Every 32 nodes would save a few per cent at n = 80 but triple the rounding bound.)
+const RESYNC: usize = 16;
 /// Up to this many members the "exactly two active" pairs are always done in closed form.
 const PAIRS_ALWAYS: usize = 64;
 /// Members with |c| at most this fraction of the largest are left out of the grading when
@@ -422,13 +426,7 @@ fn uwv(s: C) -> (C, C, C) {
     if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
         // Horner in s on Σ sᵐ/m! · (1/(m+1), 1/(m+2), 1/(m+3)), coefficients tabulated.
         let t = &*TAYLOR;
-        let r2 = s.norm_sqr();
-        // Terms needed for |s|^N/N! < 2.5e-18 at this radius (small members: few terms).
-        let terms = TAYLOR_TERMS_BY_RADIUS
-            .iter()
-            .rev()
-            .find(|&&(r2_max, _)| r2 <= r2_max)
-            .map_or(TAYLOR_TERMS, |&(_, n)| n);
+        let terms = taylor_terms(s.norm_sqr());
         let (mut u, mut w, mut v) = (C::new(0.0, 0.0), C::new(0.0, 0.0), C::new(0.0, 0.0));
         for m in (0..terms).rev() {
             u = u * s + t[m][0];
@@ -444,6 +442,47 @@ fn uwv(s: C) -> (C, C, C) {
         let v = (e * (s * s - 2.0 * s + 2.0) - 2.0) * inv * inv * inv;
         (u, w, v)
     }
+}
+
+/// Terms needed for `|s|^N/N! < 2.5e-18` at `|s|² = r2` (small members: few terms).
+#[inline(always)]
+fn taylor_terms(r2: f64) -> usize {
+    TAYLOR_TERMS_BY_RADIUS
+        .iter()
+        .rev()
+        .find(|&&(r2_max, _)| r2 <= r2_max)
+        .map_or(TAYLOR_TERMS, |&(_, n)| n)
+}
+
+/// The first `K` of [`uwv`]'s series in every lane at once, with as many terms as the largest
+/// `|s|²` among the lanes `inside` selects needs (the other lanes' values are discarded).
+#[inline(always)]
+fn taylor_lanes<const K: usize>(s: Lanes, r2: Real, inside: [bool; LANES]) -> [Lanes; K] {
+    let t = &*TAYLOR;
+    let terms = (0..LANES)
+        .filter(|&l| inside[l])
+        .map(|l| taylor_terms(r2[l]))
+        .max()
+        .unwrap_or(0);
+    let mut acc = [Lanes::splat(C::new(0.0, 0.0)); K];
+    for m in (0..terms).rev() {
+        for (r, a) in acc.iter_mut().enumerate() {
+            *a = *a * s + t[m][r];
+        }
+    }
+    acc
+}
+
+/// Which lanes lie within the Taylor radius at `|z|² = zz`, `c² = c2`, and whether any does.
+#[inline(always)]
+fn inside_taylor(zz: Real, c2: f64) -> ([bool; LANES], Real, bool) {
+    let mut inside = [false; LANES];
+    let mut r2 = [0.0; LANES];
+    for l in 0..LANES {
+        r2[l] = zz[l] * c2;
+        inside[l] = r2[l] <= TAYLOR_RADIUS_SQ;
+    }
+    (inside, r2, inside.iter().any(|&b| b))
 }
 
 /// (largest |s|², terms): `|s|^N/N! < 2.5e-18` within that radius.
@@ -477,42 +516,77 @@ static TAYLOR: std::sync::LazyLock<[[f64; 3]; TAYLOR_TERMS]> = std::sync::LazyLo
     t
 });
 
-/// [`uwv`] with `e = e^s` supplied (from the rotation recurrence of the node loop).
-#[inline]
-fn uwv_with(s: C, e: C) -> (C, C, C) {
-    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
-        uwv(s)
-    } else {
-        let inv = 1.0 / s;
-        let u = (e - 1.0) * inv;
-        let w = (e * (s - 1.0) + 1.0) * inv * inv;
-        let v = (e * (s * s - 2.0 * s + 2.0) - 2.0) * inv * inv * inv;
-        (u, w, v)
+/// [`uwv`] at `s = z c` in every lane, with `e = e^s` supplied (from the rotation recurrence
+/// of the node loop), `zz = |z|²`, `z1 = 1/z`, `c2 = c²` and `inv_c = 1/c`: no complex
+/// division per member. Lanes within the Taylor radius take [`uwv`].
+///
+/// # Formula
+/// Integrating by parts, `u = (e − 1)/s`, `w = (e − u)/s`, `v = (e − 2w)/s`; beyond the
+/// Taylor radius (`|s| > 2`) each step loses at most a factor ~2 to cancellation, as the
+/// closed expressions `(e(s − 1) + 1)/s²`, … do.
+#[inline(always)]
+fn uwv_lanes(
+    z: Lanes,
+    zz: Real,
+    z1: Lanes,
+    c: f64,
+    c2: f64,
+    inv_c: f64,
+    e: Lanes,
+) -> (Lanes, Lanes, Lanes) {
+    let inv = z1 * inv_c;
+    let mut u = (e - 1.0) * inv;
+    let mut w = (e - u) * inv;
+    let mut v = (e - w * 2.0) * inv;
+    let (inside, r2, any) = inside_taylor(zz, c2);
+    if any {
+        let [tu, tw, tv] = taylor_lanes::<3>(z * c, r2, inside);
+        for l in (0..LANES).filter(|&l| inside[l]) {
+            u.set(l, tu.lane(l));
+            w.set(l, tw.lane(l));
+            v.set(l, tv.lane(l));
+        }
     }
+    (u, w, v)
 }
 
-/// u and w, with `e = e^s` supplied (the gradient's other members do not need v).
-#[inline]
-fn uw_with(s: C, e: C) -> (C, C) {
-    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
-        let (u, w, _) = uwv(s);
-        (u, w)
-    } else {
-        let inv = 1.0 / s;
-        let u = (e - 1.0) * inv;
-        let w = (e * (s - 1.0) + 1.0) * inv * inv;
-        (u, w)
+/// u and w as in [`uwv_lanes`] (the gradient's other members do not need v).
+#[inline(always)]
+fn uw_lanes(
+    z: Lanes,
+    zz: Real,
+    z1: Lanes,
+    c: f64,
+    c2: f64,
+    inv_c: f64,
+    e: Lanes,
+) -> (Lanes, Lanes) {
+    let inv = z1 * inv_c;
+    let mut u = (e - 1.0) * inv;
+    let mut w = (e - u) * inv;
+    let (inside, r2, any) = inside_taylor(zz, c2);
+    if any {
+        let [tu, tw] = taylor_lanes::<2>(z * c, r2, inside);
+        for l in (0..LANES).filter(|&l| inside[l]) {
+            u.set(l, tu.lane(l));
+            w.set(l, tw.lane(l));
+        }
     }
+    (u, w)
 }
 
-/// u only, with `e = e^s` supplied (the loss-only path does not need w, v).
-#[inline]
-fn u_with(s: C, e: C) -> C {
-    if s.norm_sqr() <= TAYLOR_RADIUS_SQ {
-        uwv(s).0
-    } else {
-        (e - 1.0) / s
+/// u only, as in [`uwv_lanes`] (the loss-only path does not need w, v).
+#[inline(always)]
+fn u_lanes(z: Lanes, zz: Real, z1: Lanes, c: f64, c2: f64, inv_c: f64, e: Lanes) -> Lanes {
+    let mut u = (e - 1.0) * (z1 * inv_c);
+    let (inside, r2, any) = inside_taylor(zz, c2);
+    if any {
+        let [tu] = taylor_lanes::<1>(z * c, r2, inside);
+        for l in (0..LANES).filter(|&l| inside[l]) {
+            u.set(l, tu.lane(l));
+        }
     }
+    u
 }
 
 /// A generating function graded by the number of active members: none, exactly one, exactly
@@ -529,7 +603,7 @@ impl<T> Graded<T>
 where
     T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
 {
-    #[inline]
+    #[inline(always)]
     fn mul(self, o: Self) -> Self {
         let o23 = o.g2 + o.g3;
         let o123 = o.g1 + o23;
@@ -542,7 +616,7 @@ where
     }
 
     /// Times a member's factor `(q, pu, 0, 0)`.
-    #[inline]
+    #[inline(always)]
     fn times_factor(self, q: T, pu: T) -> Self {
         Graded {
             g0: self.g0 * q,
@@ -554,7 +628,7 @@ where
 
     /// `(self · o).at_least(level)` without forming the product (`level` ≤ 3):
     /// `Σ_{i<level} A_i B_{≥level−i} + A_{≥level} B_{≥0}`, `level` + 1 multiplications.
-    #[inline]
+    #[inline(always)]
     fn product_at_least(self, o: Self, level: usize) -> T {
         let all = o.at_least(0);
         match level {
@@ -566,7 +640,7 @@ where
     }
 
     /// The part with at least `level` active members (`level` ≤ 3).
-    #[inline]
+    #[inline(always)]
     fn at_least(self, level: usize) -> T {
         match level {
             0 => self.g0 + self.g1 + self.g2 + self.g3,
@@ -582,7 +656,7 @@ where
     T: Copy + std::ops::Mul<Output = T>,
 {
     /// Times an ungraded member's factor: every level keeps its count.
-    #[inline]
+    #[inline(always)]
     fn scaled(self, f: T) -> Self {
         Graded {
             g0: self.g0 * f,
@@ -605,36 +679,53 @@ impl Graded<f64> {
     }
 }
 
-impl Graded<C> {
-    /// Times a member's factor `q + p u`, graded or not.
-    #[inline]
-    fn times_member(self, m: &Member, pu: C) -> Self {
+impl Graded<Lanes> {
+    /// Times a member's factor `q + p u` in every lane, graded or not.
+    #[inline(always)]
+    fn times_member(self, m: &Member, pu: Lanes) -> Self {
         if m.graded {
-            self.times_real_factor(m.q, pu)
+            Graded {
+                g0: self.g0 * m.q,
+                g1: self.g0 * pu + self.g1 * m.q,
+                g2: self.g1 * pu + self.g2 * m.q,
+                g3: self.g2 * pu + self.g3 * m.q + self.g3 * pu,
+            }
         } else {
             self.scaled(pu + m.q)
         }
     }
-
-    /// [`Graded::times_factor`] with a real q (half the multiplications).
-    #[inline]
-    fn times_real_factor(self, q: f64, pu: C) -> Self {
-        Graded {
-            g0: self.g0 * q,
-            g1: self.g0 * pu + self.g1 * q,
-            g2: self.g1 * pu + self.g2 * q,
-            g3: self.g2 * pu + self.g3 * q + self.g3 * pu,
-        }
-    }
 }
 
-fn one_c() -> Graded<C> {
-    let z = C::new(0.0, 0.0);
+fn one_lanes() -> Graded<Lanes> {
+    let z = Lanes::splat(C::new(0.0, 0.0));
     Graded {
-        g0: C::new(1.0, 0.0),
+        g0: Lanes::splat(C::new(1.0, 0.0)),
         g1: z,
         g2: z,
         g3: z,
+    }
+}
+
+impl Graded<Reals> {
+    /// Times a member's majorant factor (q, bound of p|u|) at every lane's height.
+    #[inline(always)]
+    fn times_member(self, m: &Member, pu: Reals) -> Self {
+        if m.graded {
+            self.times_factor(Reals::splat(m.q), pu)
+        } else {
+            self.scaled(Reals::splat(m.q) + pu)
+        }
+    }
+
+    /// Lane l's graded value.
+    #[inline(always)]
+    fn lane(&self, l: usize) -> Graded<f64> {
+        Graded {
+            g0: self.g0.0[l],
+            g1: self.g1.0[l],
+            g2: self.g2.0[l],
+            g3: self.g3.0[l],
+        }
     }
 }
 
@@ -658,20 +749,37 @@ struct Member {
     u_max: f64,
     w_max: f64,
     v_max: f64,
+    /// `1/|c|`, `e/|c|` and `(1 + e)/|c|`: the majorants without a division per height.
+    inv_abs_c: f64,
+    e_over_c: f64,
+    e1_over_c: f64,
     /// Counted in the grading by active members (see [`choose_graded`]); an ungraded (small)
     /// member's factor multiplies every level.
     graded: bool,
 }
 
 impl Member {
-    /// Majorants of `p|u|`, `p|w|`, `p|v|` at height t.
+    /// Majorants of `p|u|`, `p|w|`, `p|v|` at height t (`inv_t = 1/t`).
     #[inline]
-    fn bounds(&self, t: f64) -> (f64, f64, f64) {
-        let ct = self.c.abs() * t;
-        let bu = (self.u_max).min((1.0 + self.e) / ct);
-        let bw = (self.w_max).min(self.e / ct + (1.0 + self.e) / (ct * ct));
-        let bv = (self.v_max).min(self.e / ct + 2.0 * bw / ct);
+    fn bounds(&self, inv_t: f64) -> (f64, f64, f64) {
+        let inv_ct = self.inv_abs_c * inv_t;
+        let bu = (self.u_max).min(self.e1_over_c * inv_t);
+        let bw = (self.w_max).min(self.e_over_c * inv_t + self.e1_over_c * inv_t * inv_ct);
+        let bv = (self.v_max).min(self.e_over_c * inv_t + 2.0 * bw * inv_ct);
         (self.p * bu, self.p * bw, self.p * bv)
+    }
+
+    /// [`Member::bounds`] at [`LANES`] heights.
+    #[inline(always)]
+    fn bounds_lanes(&self, inv_t: Real) -> [Reals; 3] {
+        let mut out = [Reals::splat(0.0); 3];
+        for (l, &it) in inv_t.iter().enumerate() {
+            let (u, w, v) = self.bounds(it);
+            out[0].0[l] = u;
+            out[1].0[l] = w;
+            out[2].0[l] = v;
+        }
+        out
     }
 
     /// Height beyond which all three majorants are in their decaying (∝ 1/t or faster) branch.
@@ -1960,7 +2068,7 @@ impl<'a> Fourier<'a> {
     /// estimate of the sum's rounding error in the loss moments.
     ///
     /// # Formula
-    /// Each term carries a relative error of about `ε (13.5 n + 10)` on average over the phase
+    /// Each term carries a relative error of about `ε (9.75 n + 19)` on average over the phase
     /// recurrence (see [`Fourier::sum`]), `h Σ|terms| ≈ π ∫ B` (the majorant from h on, whose
     /// integral the tails hold), and `√2` turns the modulus into the 1-norm the sum adds up.
     fn plan(&self, req: &Request) -> (usize, f64) {
@@ -1968,7 +2076,7 @@ impl<'a> Fourier<'a> {
         let loss_tail = |l: usize| req.coef_a * tails.a[l] + req.coef_xb * tails.xb_or_ef(l, self);
         let n_members = self.others.len() + usize::from(self.own.is_some());
         let rounding = f64::EPSILON
-            * (13.5 * n_members as f64 + 10.0)
+            * (9.75 * n_members as f64 + 19.0)
             * std::f64::consts::SQRT_2
             * loss_tail(0);
         let l = (0..tails.ts.len())
@@ -1999,14 +2107,18 @@ impl<'a> Fourier<'a> {
             let c = out.c[j];
             let sc = C::new(sigma * c, 0.0);
             let (u, w, v) = uwv(sc);
+            let e = (sigma * c).exp();
             Member {
                 c,
                 p: out.p[j],
                 q: 1.0 - out.p[j],
-                e: (sigma * c).exp(),
+                e,
                 u_max: u.re,
                 w_max: w.re,
                 v_max: v.re,
+                inv_abs_c: 1.0 / c.abs(),
+                e_over_c: e / c.abs(),
+                e1_over_c: (1.0 + e) / c.abs(),
                 graded,
             }
         };
@@ -2084,20 +2196,57 @@ impl<'a> Fourier<'a> {
         let mut pre = vec![one_r(); no + 1];
         let mut suf = vec![one_r(); no + 1];
         let mut bnd = vec![(0.0, 0.0, 0.0); no];
+        // The majorants and prefix products of the next LANES heights, computed together.
+        let one = Graded {
+            g0: Reals::splat(1.0),
+            g1: Reals::splat(0.0),
+            g2: Reals::splat(0.0),
+            g3: Reals::splat(0.0),
+        };
+        let mut pre_lanes = vec![one; no + 1];
+        let mut bnd_lanes = vec![[Reals::splat(0.0); 3]; no];
+        let mut own_lanes = [Reals::splat(0.0); 3];
+        let ratio = |l: usize| {
+            if l < GRID_FINE_STEPS {
+                GRID_RATIO_FINE
+            } else {
+                GRID_RATIO_COARSE
+            }
+        };
         for l in 0..GRID_MAX_STEPS {
+            let lane = l % LANES;
+            if lane == 0 {
+                let mut inv_t = [0.0; LANES];
+                let mut tj = t;
+                for (j, it) in inv_t.iter_mut().enumerate() {
+                    *it = 1.0 / tj;
+                    tj *= ratio(l + j);
+                }
+                for (k, m) in self.others.iter().enumerate() {
+                    bnd_lanes[k] = m.bounds_lanes(inv_t);
+                    pre_lanes[k + 1] = pre_lanes[k].times_member(m, bnd_lanes[k][0]);
+                }
+                if let Some(m) = &self.own {
+                    own_lanes = m.bounds_lanes(inv_t);
+                }
+            }
             ts.push(t);
             let r2 = s2 + t * t;
             let k0 = eb / r2.sqrt();
             let k1 = eb / r2;
             let k2 = 2.0 * eb / (r2 * r2.sqrt());
-            for (k, m) in self.others.iter().enumerate() {
-                bnd[k] = m.bounds(t);
-                pre[k + 1] = pre[k].times_member(m, bnd[k].0);
+            if gradient {
+                for k in 0..no {
+                    let b = &bnd_lanes[k];
+                    bnd[k] = (b[0].0[lane], b[1].0[lane], b[2].0[lane]);
+                    pre[k + 1] = pre_lanes[k + 1].lane(lane);
+                }
             }
-            let p_oth = pre[no];
+            let p_oth = pre_lanes[no].lane(lane);
             let (own_b, p_all) = match &self.own {
                 Some(m) => {
-                    let bo = m.bounds(t);
+                    let b = &own_lanes;
+                    let bo = (b[0].0[lane], b[1].0[lane], b[2].0[lane]);
                     (Some(bo), p_oth.times_member(m, bo.0))
                 }
                 None => (None, p_oth),
@@ -2144,11 +2293,7 @@ impl<'a> Fourier<'a> {
             if t >= self.t_star && worst * t <= small {
                 break;
             }
-            t *= if l < GRID_FINE_STEPS {
-                GRID_RATIO_FINE
-            } else {
-                GRID_RATIO_COARSE
-            };
+            t *= ratio(l);
         }
         let nl = ts.len();
         let reached = ts[nl - 1] >= self.t_star;
@@ -2238,6 +2383,24 @@ impl<'a> Fourier<'a> {
     /// The trapezoidal sum over nodes 0..=K, where K ≤ `k_max` is the first checkpoint at which
     /// the truncation error (see [`Truncation`]) meets the request's targets.
     fn sum(&self, k_max: usize, tails: &Tails, req: &Request) -> FourierResult {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has the feature `sum_avx2` is compiled for.
+            return unsafe { self.sum_avx2(k_max, tails, req) };
+        }
+        self.sum_lanes(k_max, tails, req)
+    }
+
+    /// [`Fourier::sum_lanes`] compiled for 4-wide vectors (same operations, same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum_avx2(&self, k_max: usize, tails: &Tails, req: &Request) -> FourierResult {
+        self.sum_lanes(k_max, tails, req)
+    }
+
+    /// The sum, [`LANES`] consecutive nodes at a time.
+    #[inline(always)]
+    fn sum_lanes(&self, k_max: usize, tails: &Tails, req: &Request) -> FourierResult {
         let gradient = req.gradient;
         let no = self.others.len();
         let n_members = no + usize::from(self.own.is_some());
@@ -2248,69 +2411,107 @@ impl<'a> Fourier<'a> {
         let mut rnd = [0.0f64; 6];
         let mut acc_o = vec![[0.0f64; 3]; if gradient { no } else { 0 }];
         let mut rnd_o = vec![[0.0f64; 3]; if gradient { no } else { 0 }];
-        let mut phi = vec![C::new(0.0, 0.0); no];
-        let mut psi = vec![C::new(0.0, 0.0); no];
-        let mut pre = vec![one_c(); no + 1];
-        let mut suf = vec![one_c(); no + 1];
-        let norm1 = |z: C| z.re.abs() + z.im.abs();
-        // Phases of the others' factors (then the own one), their one-node steps, e^{σc}.
+        let zero = Lanes::splat(C::new(0.0, 0.0));
+        let mut phi = vec![zero; no];
+        let mut psi = vec![zero; no];
+        let one = one_lanes();
+        let mut pre = vec![one; no + 1];
+        let mut suf = vec![one; no + 1];
+        // Phases of the others' factors (then the own one), their steps, e^{σc}.
         let all: Vec<&Member> = self.others.iter().chain(self.own.iter()).collect();
         // Phases are k·φ with φ = fl(h c) (and fl(h b) for the bias): exact multiples of one
         // rounded number, so each is accurate to ~ε absolute however large k is. The sum is then
         // the exact rule for slightly perturbed coefficients c' = φ/h, |c' − c| ≤ ε|c|, whose
         // effect `perturbation` bounds (instead of a phase error ε t |c| per node).
-        let phis: Vec<f64> = all.iter().map(|m| self.h * m.c).collect();
         let phi_b = self.h * b;
-        let steps: Vec<C> = phis.iter().map(|&ph| C::from_polar(1.0, ph)).collect();
+        let phis: Vec<f64> = all
+            .iter()
+            .map(|m| self.h * m.c)
+            .chain(std::iter::once(phi_b))
+            .collect();
+        let inv_c: Vec<f64> = all.iter().map(|m| 1.0 / m.c).collect();
+        let c2: Vec<f64> = all.iter().map(|m| m.c * m.c).collect();
+        // Lane l of a block is the block's first phase times e^{i l φ}; a block moves on by
+        // e^{i LANES φ}. Each is one rounding, so a lane carries ~3ε per block since the last
+        // direct phase: within the scalar recurrence's 3ε per node that `rel` assumes.
+        let lane_steps: Vec<Lanes> = phis
+            .iter()
+            .map(|&ph| Lanes::from_fn(|l| C::from_polar(1.0, l as f64 * ph)))
+            .collect();
+        let block_steps: Vec<Lanes> = phis
+            .iter()
+            .map(|&ph| Lanes::splat(C::from_polar(1.0, LANES as f64 * ph)))
+            .collect();
         let e_sigma_b = (self.sigma * b).exp();
-        let mut rot = vec![C::new(1.0, 0.0); all.len()];
+        let mut rot = vec![one.g0; phis.len()];
         let mut trunc = Truncation::default();
         let mut next_check = FIRST_CHECK;
         let mut used = k_max;
-        for kk in 0..=k_max {
-            let t = kk as f64 * self.h;
-            let z = C::new(self.sigma, t);
-            let wgt = self.h / std::f64::consts::PI * if kk == 0 { 0.5 } else { 1.0 };
-            // Each factor's phase has taken (kk mod RESYNC) recurrence steps since it was last
-            // computed directly, about 3ε each.
-            let drift = (3 * (kk % RESYNC) + 2) as f64 * n_members as f64;
-            let rel = eps * (n_members as f64 + 10.0 + drift);
-            for (r, (&ph, st)) in rot.iter_mut().zip(phis.iter().zip(&steps)) {
-                *r = if kk % RESYNC == 0 {
-                    exact_phase(kk, ph)
+        let base_wgt = self.h / std::f64::consts::PI;
+        for kk0 in (0..=k_max).step_by(LANES) {
+            let last = (kk0 + LANES - 1).min(k_max);
+            let mut wgt = [0.0; LANES];
+            let mut rel = [0.0; LANES];
+            let mut zz = [0.0; LANES];
+            let mut z = zero;
+            for l in 0..LANES {
+                let kk = kk0 + l;
+                let t = kk as f64 * self.h;
+                z.set(l, C::new(self.sigma, t));
+                zz[l] = self.sigma * self.sigma + t * t;
+                // Nodes past k_max (the last block's padding) weigh nothing.
+                wgt[l] = if kk > k_max {
+                    0.0
+                } else if kk == 0 {
+                    0.5 * base_wgt
                 } else {
-                    *r * st
+                    base_wgt
                 };
+                // Each factor's phase (and the bias's) is a direct one (2ε) times a lane step
+                // (when l > 0) and one block step per block since then, about 3ε each.
+                let steps = (kk % RESYNC) / LANES + usize::from(l > 0);
+                let drift = (3 * steps + 2) as f64 * (n_members + 1) as f64;
+                rel[l] = eps * (n_members as f64 + 10.0 + drift);
             }
-            let eb = e_sigma_b * exact_phase(kk, phi_b);
-            let z1 = 1.0 / z;
+            if kk0 % RESYNC == 0 {
+                for (r, (&ph, ls)) in rot.iter_mut().zip(phis.iter().zip(&lane_steps)) {
+                    *r = *ls * Lanes::splat(exact_phase(kk0, ph));
+                }
+            } else {
+                for (r, st) in rot.iter_mut().zip(&block_steps) {
+                    *r = *r * *st;
+                }
+            }
+            // The bias's phase is the last rotation.
+            let eb = rot[all.len()] * e_sigma_b;
+            let z1 = Lanes::from_fn(|l| 1.0 / z.lane(l));
             let k0 = eb * z1;
             let k1 = k0 * z1;
-            let k2 = 2.0 * k1 * z1;
+            let k2 = k1 * z1 * 2.0;
             for (k, m) in self.others.iter().enumerate() {
-                let s = z * m.c;
-                let e = m.e * rot[k];
+                let e = rot[k] * m.e;
                 if gradient {
-                    let (u, w) = uw_with(s, e);
-                    phi[k] = m.p * u;
-                    psi[k] = m.p * w;
+                    let (u, w) = uw_lanes(z, zz, z1, m.c, c2[k], inv_c[k], e);
+                    phi[k] = u * m.p;
+                    psi[k] = w * m.p;
                 } else {
-                    phi[k] = m.p * u_with(s, e);
+                    phi[k] = u_lanes(z, zz, z1, m.c, c2[k], inv_c[k], e) * m.p;
                 }
                 pre[k + 1] = pre[k].times_member(m, phi[k]);
             }
             let p_oth = pre[no];
             let own_f = self.own.as_ref().map(|m| {
-                let (u, w, v) = uwv_with(z * m.c, m.e * rot[no]);
-                (C::new(m.q, 0.0), m.p * u, m.p * w, m.p * v)
+                let (u, w, v) = uwv_lanes(z, zz, z1, m.c, c2[no], inv_c[no], rot[no] * m.e);
+                (m.q, u * m.p, w * m.p, v * m.p)
             });
             let p_all = match (own_f, &self.own) {
                 (Some((_, pu, _, _)), Some(m)) => p_oth.times_member(m, pu),
                 _ => p_oth,
             };
-            let mut add = |slot: usize, f: C| {
-                acc[slot] += wgt * f.re;
-                rnd[slot] += wgt * rel * norm1(f);
+            let mut add = |slot: usize, f: Lanes| {
+                let (s, r) = f.weighted(wgt, rel);
+                acc[slot] += s;
+                rnd[slot] += r;
             };
             let top = p_all.at_least(self.start);
             add(0, k2 * top);
@@ -2326,6 +2527,7 @@ impl<'a> Fourier<'a> {
                 for k in (0..no).rev() {
                     suf[k] = suf[k + 1].times_member(&self.others[k], phi[k]);
                 }
+                let k0_pw = own_f.map(|(_, _, pw, _)| k0 * pw);
                 for k in 0..no {
                     // Leave-one-out product X = pre·suf of the others, at the level its x_k
                     // factor leaves (one less when member k counts); with the own member's
@@ -2340,31 +2542,33 @@ impl<'a> Fourier<'a> {
                         _ => x_top,
                     };
                     let loo = match own_f {
-                        Some((q, pu, _, _)) if own_graded == 1 => q * x_top + pu * x_below,
-                        Some((q, pu, _, _)) => (q + pu) * x_top,
+                        Some((q, pu, _, _)) if own_graded == 1 => x_top * q + pu * x_below,
+                        Some((q, pu, _, _)) => (pu + q) * x_top,
                         None => x_top,
                     };
                     let part = psi[k] * loo;
-                    let fx = k1 * part;
-                    let fh = k0 * part;
-                    acc_o[k][0] += wgt * fx.re;
-                    rnd_o[k][0] += wgt * rel * norm1(fx);
-                    acc_o[k][1] += wgt * fh.re;
-                    rnd_o[k][1] += wgt * rel * norm1(fh);
-                    if let Some((_, _, pw, _)) = own_f {
-                        let fxx = k0 * psi[k] * pw * x_below;
-                        acc_o[k][2] += wgt * fxx.re;
-                        rnd_o[k][2] += wgt * rel * norm1(fxx);
+                    let (s, r) = (k1 * part).weighted(wgt, rel);
+                    acc_o[k][0] += s;
+                    rnd_o[k][0] += r;
+                    let (s, r) = (k0 * part).weighted(wgt, rel);
+                    acc_o[k][1] += s;
+                    rnd_o[k][1] += r;
+                    if let Some(k0_pw) = k0_pw {
+                        let (s, r) = (k0_pw * psi[k] * x_below).weighted(wgt, rel);
+                        acc_o[k][2] += s;
+                        rnd_o[k][2] += r;
                     }
                 }
             }
-            if kk + 1 == next_check || kk == k_max {
-                trunc.record(kk + 1, &acc, &acc_o);
-                if kk == k_max || trunc.meets(self, tails, req, kk as f64 * self.h) {
-                    used = kk;
+            if last + 1 >= next_check || last == k_max {
+                trunc.record(last + 1, &acc, &acc_o);
+                if last == k_max || trunc.meets(self, tails, req, last as f64 * self.h) {
+                    used = last;
                     break;
                 }
-                next_check = ((next_check as f64 * CHECK_RATIO) as usize).max(next_check + 1);
+                while next_check <= last + 1 {
+                    next_check = ((next_check as f64 * CHECK_RATIO) as usize).max(next_check + 1);
+                }
             }
         }
         let t_end = used as f64 * self.h;
@@ -2805,6 +3009,42 @@ mod tests {
             let w2 = (e * (s - 1.0) + 1.0) / (s * s);
             let v2 = (e * (s * s - 2.0 * s + 2.0) - 2.0) / (s * s * s);
             assert!((u - u2).norm() < 1e-14 && (w - w2).norm() < 1e-14 && (v - v2).norm() < 1e-13);
+        }
+    }
+
+    #[test]
+    fn node_loop_factors_match_the_series_and_switch_per_lane() {
+        // Lanes on both sides of the Taylor radius (|s| = 2) in one block, for a member with
+        // c = 0.5: |z| from 3.9 to 4.1, and a far one.
+        let c = 0.5;
+        let z = Lanes::from_fn(|l| C::new(0.3, [3.85, 3.99, 4.05, 40.0][l]));
+        let mut zz = [0.0; LANES];
+        for (l, v) in zz.iter_mut().enumerate() {
+            *v = z.lane(l).norm_sqr();
+        }
+        let z1 = Lanes::from_fn(|l| 1.0 / z.lane(l));
+        let e = Lanes::from_fn(|l| (z.lane(l) * c).exp());
+        let (u, w, v) = uwv_lanes(z, zz, z1, c, c * c, 1.0 / c, e);
+        let (u2, w2) = uw_lanes(z, zz, z1, c, c * c, 1.0 / c, e);
+        let u1 = u_lanes(z, zz, z1, c, c * c, 1.0 / c, e);
+        for l in 0..LANES {
+            let s = z.lane(l) * c;
+            // The closed expressions, evaluated independently.
+            let ex = s.exp();
+            let want = [
+                (ex - 1.0) / s,
+                (ex * (s - 1.0) + 1.0) / (s * s),
+                (ex * (s * s - 2.0 * s + 2.0) - 2.0) / (s * s * s),
+            ];
+            for (got, want) in [u, w, v].iter().map(|x| x.lane(l)).zip(want) {
+                assert!(
+                    (got - want).norm() <= 1e-14 * (1.0 + want.norm()),
+                    "lane {l}"
+                );
+            }
+            assert_eq!(u2.lane(l), u.lane(l));
+            assert_eq!(w2.lane(l), w.lane(l));
+            assert_eq!(u1.lane(l), u.lane(l));
         }
     }
 }
