@@ -73,6 +73,17 @@ impl Lanes {
         out
     }
 
+    /// Adds `w_l re_l` to `sum` and `w_l r_l (|re_l| + |im_l|)` to `scale`, lane by lane: a
+    /// block's contribution to a sum and to its rounding scale, kept in lanes until read.
+    #[inline(always)]
+    pub fn accumulate(self, w: Real, r: Real, sum: &mut Real, scale: &mut Real) {
+        let n1 = self.norm1();
+        for l in 0..LANES {
+            sum[l] += w[l] * self.re[l];
+            scale[l] += w[l] * r[l] * n1[l];
+        }
+    }
+
     /// `Σ_l w_l re_l` and `Σ_l w_l r_l (|re_l| + |im_l|)`: a block's contribution to a sum and
     /// to its rounding scale.
     #[inline(always)]
@@ -188,6 +199,12 @@ impl Mul for Reals {
         }
         out
     }
+}
+
+/// The sum of the lanes.
+#[inline(always)]
+pub fn total(r: &Real) -> f64 {
+    r.iter().sum()
 }
 
 #[cfg(test)]
