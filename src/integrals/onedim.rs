@@ -518,7 +518,8 @@ static TAYLOR: std::sync::LazyLock<[[f64; 3]; TAYLOR_TERMS]> = std::sync::LazyLo
 
 /// [`uwv`] at `s = z c` in every lane, with `e = e^s` supplied (from the rotation recurrence
 /// of the node loop), `zz = |z|²`, `z1 = 1/z`, `c2 = c²` and `inv_c = 1/c`: no complex
-/// division per member. Lanes within the Taylor radius take [`uwv`].
+/// division per member. Lanes within the Taylor radius take [`uwv`]'s series instead
+/// ([`taylor_lanes`]).
 ///
 /// # Formula
 /// Integrating by parts, `u = (e − 1)/s`, `w = (e − u)/s`, `v = (e − 2w)/s`; beyond the
