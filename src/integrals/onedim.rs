@@ -345,6 +345,11 @@ const GL3: [(f64, f64); 3] = [
 /// degree ≤ 4 there, so 3-point Gauss–Legendre on each of at most three pieces is exact up to
 /// rounding, and every term is non-negative (no cancellation).
 fn pair(b: f64, c1: f64, c2: f64) -> Pair {
+    // f = b + c1 U + c2 V never exceeds 0: every moment is 0 (a quarter of the pairs of a
+    // random model, both interference terms negative).
+    if b + c1.max(0.0) + c2.max(0.0) <= 0.0 {
+        return Pair::default();
+    }
     let mut cuts = [0.0, 1.0, 1.0, 1.0];
     let mut nc = 1;
     if c1 != 0.0 {
@@ -2988,6 +2993,10 @@ mod tests {
             (-0.4, 1e-3, 0.8),
             (0.1, 0.8, 1e-4),
             (-0.2, 0.2, 0.2),
+            // Never above 0 (the early exit), and just above 0 at one corner.
+            (-0.5, 0.2, 0.2),
+            (-0.1, -0.3, 0.05),
+            (-0.39, 0.2, 0.2),
         ] {
             let p = pair(b, c1, c2);
             let got = [
