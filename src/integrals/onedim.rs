@@ -521,78 +521,44 @@ static TAYLOR: std::sync::LazyLock<[[f64; 3]; TAYLOR_TERMS]> = std::sync::LazyLo
     t
 });
 
-/// [`uwv`] at `s = z c` in every lane, with `e = e^s` supplied (from the rotation recurrence
-/// of the node loop), `zz = |z|²`, `z1 = 1/z`, `c2 = c²` and `inv_c = 1/c`: no complex
-/// division per member. Lanes within the Taylor radius take [`uwv`]'s series instead
-/// ([`taylor_lanes`]).
+/// The first `K` of [`uwv`]'s `(u, w, v)` at `s = z c` in every lane, with `e = e^s` supplied
+/// (from the rotation recurrence of the node loop), `zz = |z|²`, `z1 = 1/z`, `c2 = c²` and
+/// `inv_c = 1/c`: no complex division per member. Lanes within the Taylor radius take
+/// [`uwv`]'s series instead ([`taylor_lanes`]). The loss needs u of every member, the
+/// gradient also w, and the own member v.
 ///
 /// # Formula
 /// Integrating by parts, `u = (e − 1)/s`, `w = (e − u)/s`, `v = (e − 2w)/s`; beyond the
 /// Taylor radius (`|s| > 2`) each step loses at most a factor ~2 to cancellation, as the
 /// closed expressions `(e(s − 1) + 1)/s²`, … do.
 #[inline(always)]
-fn uwv_lanes(
+fn factors_lanes<const K: usize>(
     z: Lanes,
     zz: Real,
     z1: Lanes,
-    c: f64,
-    c2: f64,
-    inv_c: f64,
+    (c, c2, inv_c): (f64, f64, f64),
     e: Lanes,
-) -> (Lanes, Lanes, Lanes) {
+) -> [Lanes; K] {
     let inv = z1 * inv_c;
-    let mut u = (e - 1.0) * inv;
-    let mut w = (e - u) * inv;
-    let mut v = (e - w * 2.0) * inv;
+    let mut out = [Lanes::splat(C::new(0.0, 0.0)); K];
+    for r in 0..K {
+        // (e − r·previous)/s, with e − 1 for u.
+        out[r] = if r == 0 {
+            (e - 1.0) * inv
+        } else {
+            (e - out[r - 1] * r as f64) * inv
+        };
+    }
     let (inside, r2, any) = inside_taylor(zz, c2);
     if any {
-        let [tu, tw, tv] = taylor_lanes::<3>(z * c, r2, inside);
+        let series = taylor_lanes::<K>(z * c, r2, inside);
         for l in (0..LANES).filter(|&l| inside[l]) {
-            u.set(l, tu.lane(l));
-            w.set(l, tw.lane(l));
-            v.set(l, tv.lane(l));
+            for (o, t) in out.iter_mut().zip(&series) {
+                o.set(l, t.lane(l));
+            }
         }
     }
-    (u, w, v)
-}
-
-/// u and w as in [`uwv_lanes`] (the gradient's other members do not need v).
-#[inline(always)]
-fn uw_lanes(
-    z: Lanes,
-    zz: Real,
-    z1: Lanes,
-    c: f64,
-    c2: f64,
-    inv_c: f64,
-    e: Lanes,
-) -> (Lanes, Lanes) {
-    let inv = z1 * inv_c;
-    let mut u = (e - 1.0) * inv;
-    let mut w = (e - u) * inv;
-    let (inside, r2, any) = inside_taylor(zz, c2);
-    if any {
-        let [tu, tw] = taylor_lanes::<2>(z * c, r2, inside);
-        for l in (0..LANES).filter(|&l| inside[l]) {
-            u.set(l, tu.lane(l));
-            w.set(l, tw.lane(l));
-        }
-    }
-    (u, w)
-}
-
-/// u only, as in [`uwv_lanes`] (the loss-only path does not need w, v).
-#[inline(always)]
-fn u_lanes(z: Lanes, zz: Real, z1: Lanes, c: f64, c2: f64, inv_c: f64, e: Lanes) -> Lanes {
-    let mut u = (e - 1.0) * (z1 * inv_c);
-    let (inside, r2, any) = inside_taylor(zz, c2);
-    if any {
-        let [tu] = taylor_lanes::<1>(z * c, r2, inside);
-        for l in (0..LANES).filter(|&l| inside[l]) {
-            u.set(l, tu.lane(l));
-        }
-    }
-    u
+    out
 }
 
 /// A generating function graded by the number of active members: none, exactly one, exactly
@@ -2502,18 +2468,21 @@ impl<'a> Fourier<'a> {
             let k2 = k1 * z1 * 2.0;
             for (k, m) in self.others.iter().enumerate() {
                 let e = rot[k] * m.e;
+                let cs = (m.c, c2[k], inv_c[k]);
                 if gradient {
-                    let (u, w) = uw_lanes(z, zz, z1, m.c, c2[k], inv_c[k], e);
+                    let [u, w] = factors_lanes::<2>(z, zz, z1, cs, e);
                     phi[k] = u * m.p;
                     psi[k] = w * m.p;
                 } else {
-                    phi[k] = u_lanes(z, zz, z1, m.c, c2[k], inv_c[k], e) * m.p;
+                    let [u] = factors_lanes::<1>(z, zz, z1, cs, e);
+                    phi[k] = u * m.p;
                 }
                 pre[k + 1] = pre[k].times_member(m, phi[k]);
             }
             let p_oth = pre[no];
             let own_f = self.own.as_ref().map(|m| {
-                let (u, w, v) = uwv_lanes(z, zz, z1, m.c, c2[no], inv_c[no], rot[no] * m.e);
+                let cs = (m.c, c2[no], inv_c[no]);
+                let [u, w, v] = factors_lanes::<3>(z, zz, z1, cs, rot[no] * m.e);
                 (m.q, u * m.p, w * m.p, v * m.p)
             });
             let p_all = match (own_f, &self.own) {
@@ -3041,9 +3010,10 @@ mod tests {
         }
         let z1 = Lanes::from_fn(|l| 1.0 / z.lane(l));
         let e = Lanes::from_fn(|l| (z.lane(l) * c).exp());
-        let (u, w, v) = uwv_lanes(z, zz, z1, c, c * c, 1.0 / c, e);
-        let (u2, w2) = uw_lanes(z, zz, z1, c, c * c, 1.0 / c, e);
-        let u1 = u_lanes(z, zz, z1, c, c * c, 1.0 / c, e);
+        let cs = (c, c * c, 1.0 / c);
+        let [u, w, v] = factors_lanes::<3>(z, zz, z1, cs, e);
+        let [u2, w2] = factors_lanes::<2>(z, zz, z1, cs, e);
+        let [u1] = factors_lanes::<1>(z, zz, z1, cs, e);
         for l in 0..LANES {
             let s = z.lane(l) * c;
             // The closed expressions, evaluated independently.
