@@ -413,6 +413,12 @@ fn matches_monte_carlo_at_n_80() {
 }
 
 #[test]
+#[ignore = "minutes: 1e7 samples at n = 400"]
+fn matches_monte_carlo_at_n_400() {
+    against_monte_carlo(400, 30, 0.02, 10_000_000);
+}
+
+#[test]
 fn refuses_what_it_cannot_do() {
     let (model, obj) = paper_like(4, 2, 0.5, 1);
     for tol in [0.0, -1.0, f64::NAN, 1e-15] {

@@ -224,14 +224,15 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
     s
 }
 
-/// A relative gap as a percentage, readable at training-noise size (1e-4) and below.
+/// A relative gap as a signed percentage, readable at training-noise size (1e-4) and below
+/// (negative when the weights are below the best critical point known).
 fn gap_text(gap: f64) -> String {
     let p = 100.0 * gap;
     if p == 0.0 {
         "0 %".to_string()
-    } else if (0.01..1e4).contains(&p) {
-        format!("+{p:.3} %")
+    } else if (0.01..1e4).contains(&p.abs()) {
+        format!("{p:+.3} %")
     } else {
-        format!("+{p:.1e} %")
+        format!("{p:+.1e} %")
     }
 }

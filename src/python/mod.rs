@@ -219,6 +219,7 @@ mod api {
             Verdict::WorseLocalMinimum { excess, .. } => excess,
             Verdict::NotConverged { improvement, .. } => improvement,
             Verdict::Saddle { grad_norm } => grad_norm,
+            Verdict::BelowBestKnown { deficit, .. } => deficit,
         };
         json!({
             "verdict": r.verdict.to_string(),

@@ -388,14 +388,16 @@ def minimize(
 class Verdict:
     """Is a trained model at the optimum? One per instance (see :func:`verify`).
 
-    ``status`` is ``at_optimum``, ``worse_local_minimum``, ``not_converged`` or ``saddle``;
-    ``text`` the sentence the command-line tool prints; ``amount`` the relative gap / excess /
-    improvement (or the gradient norm for a saddle). The numbers the verdict rests on:
+    ``status`` is ``at_optimum``, ``worse_local_minimum``, ``not_converged``, ``saddle`` or
+    ``below_best_known`` (exact minimisation from the weights ends below the best critical point
+    known without reaching a critical point: the search missed a lower basin); ``text`` the
+    sentence the command-line tool prints; ``amount`` the relative gap / excess / improvement /
+    deficit (or the gradient norm for a saddle). The numbers the verdict rests on:
     ``relative_distance`` (from the weights to the critical point exact local minimisation
     reaches, relative to the parameters' norm), ``improvement`` (the relative loss gain of that
-    minimisation) and ``gap`` (the relative loss above the best critical point known); "not
-    converged" means both the distance and the gain are beyond training noise (see the
-    README's verify section).
+    minimisation) and ``gap`` (the relative loss above the best critical point known, negative
+    below it); "not converged" means both the distance and the gain are beyond training noise
+    (see the README's verify section).
     """
 
     status: str
