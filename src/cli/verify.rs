@@ -214,9 +214,19 @@ fn report_text(reports: &[Report], notes: &[String], args: &VerifyArgs) -> Strin
     }
     if reports.len() == 1 {
         let r = &reports[0];
-        s.push_str("\nthe critical point exact minimisation reaches from these weights:\n");
+        // The point minimisation ends at is called critical only when it is (below the best
+        // known it is not: see `Verdict::BelowBestKnown`).
+        if r.local.is_critical() {
+            s.push_str("\nthe critical point exact minimisation reaches from these weights:\n");
+        } else {
+            s.push_str(&format!(
+                "\nthe point exact minimisation reaches from these weights (not critical: \
+                 ‖∇L‖ = {:.3e}):\n",
+                r.local.grad_norm
+            ));
+        }
         s.push_str(&model_text(&r.local.model));
-        if r.local.loss > r.best.loss {
+        if r.local.loss != r.best.loss {
             s.push_str("the best critical point known:\n");
             s.push_str(&model_text(&r.best.model));
         }
@@ -234,5 +244,19 @@ fn gap_text(gap: f64) -> String {
         format!("{p:+.3} %")
     } else {
         format!("{p:+.1e} %")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gap_text;
+
+    #[test]
+    fn gaps_print_with_their_sign() {
+        assert_eq!(gap_text(0.0), "0 %");
+        assert_eq!(gap_text(0.40456), "+40.456 %");
+        assert_eq!(gap_text(-0.04767), "-4.767 %");
+        assert_eq!(gap_text(1.4e-6), "+1.4e-4 %");
+        assert_eq!(gap_text(-1.4e-6), "-1.4e-4 %");
     }
 }
